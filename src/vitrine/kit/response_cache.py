@@ -1,0 +1,118 @@
+"""Whole-response cache for read endpoints whose data changes rarely.
+
+A response is cached as encoded bytes keyed by the endpoint, its validated parameters and a *data version*:
+a cheap fingerprint read from the database at most once per ``version_ttl`` seconds per process. When a crawl
+(in any process) changes the data, the fingerprint changes and every old entry stops matching, so a process
+serves data at most ``version_ttl`` seconds old. Each entry carries a strong ETag, so clients can revalidate
+with ``If-None-Match`` and get a 304.
+
+A hit costs no thread-pool hop and no query: the route stays ``async def`` and only a miss runs blocking code,
+in the thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from vitrine.db import SessionFactory
+
+VersionReader = Callable[[Session], Hashable]
+
+
+@dataclass(slots=True, frozen=True)
+class CachedResponse:
+    body: bytes
+    etag: str
+
+
+class ResponseCache:
+    def __init__(
+        self,
+        factory: SessionFactory,
+        read_version: VersionReader,
+        *,
+        version_ttl: float = 1.0,
+        max_entries: int = 4096,
+        max_age: int = 0,
+    ) -> None:
+        self._factory = factory
+        self._read_version = read_version
+        self._version_ttl = version_ttl
+        self._max_entries = max_entries
+        self._cache_control = f"public, max-age={max_age}" if max_age else "no-cache"
+        self._entries: OrderedDict[Hashable, CachedResponse] = OrderedDict()
+        self._version: Hashable = None
+        self._checked_at = float("-inf")
+        self._lock: asyncio.Lock | None = None
+        self.hits = 0
+        self.misses = 0
+
+    def invalidate(self) -> None:
+        """Forget everything now (used after this process changes the data)."""
+        self._entries.clear()
+        self._checked_at = float("-inf")
+
+    def _versioned(self, factory: SessionFactory) -> Hashable:
+        with factory() as session:
+            return self._read_version(session)
+
+    async def _current_version(self) -> Hashable:
+        if time.monotonic() - self._checked_at < self._version_ttl:
+            return self._version
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if time.monotonic() - self._checked_at >= self._version_ttl:
+                version = await run_in_threadpool(self._versioned, self._factory)
+                if version != self._version:
+                    self._entries.clear()
+                    self._version = version
+                self._checked_at = time.monotonic()
+        return self._version
+
+    def _compute(self, produce: Callable[[Session], BaseModel | list[Any]]) -> bytes:
+        with self._factory() as session:
+            result = produce(session)
+        if isinstance(result, BaseModel):
+            return result.model_dump_json().encode()
+        raise TypeError("cached endpoints must return a pydantic model")
+
+    async def respond(self, request: Request, key: Hashable, produce: Callable[[Session], BaseModel]) -> Response:
+        version = await self._current_version()
+        full_key = (version, key)
+        entry = self._entries.get(full_key)
+        if entry is None:
+            self.misses += 1
+            body = await run_in_threadpool(self._compute, produce)
+            entry = CachedResponse(body=body, etag='"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"')
+            if self._version == version:
+                self._entries[full_key] = entry
+                if len(self._entries) > self._max_entries:
+                    self._entries.popitem(last=False)
+        else:
+            self.hits += 1
+            self._entries.move_to_end(full_key)
+        headers = {"ETag": entry.etag, "Cache-Control": self._cache_control}
+        if _matches(request.headers.get("if-none-match"), entry.etag):
+            return Response(status_code=304, headers=headers)
+        return Response(content=entry.body, media_type="application/json", headers=headers)
+
+
+def _matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    candidates = {part.strip().removeprefix("W/") for part in header.split(",")}
+    return etag in candidates
