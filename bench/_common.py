@@ -1,0 +1,120 @@
+"""Helpers shared by the benchmark scripts: start servers, run wrk, parse its figures."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextmanager
+def process(cmd: list[str], env: dict[str, str] | None = None, ready_url: str | None = None) -> Iterator[None]:
+    proc = subprocess.Popen(
+        cmd, env={**os.environ, **(env or {})}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        if ready_url:
+            try:
+                wait_http(ready_url)
+            except RuntimeError:
+                proc.kill()
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"{' '.join(cmd)} failed to start:\n{err[-3000:]}") from None
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+
+    def row(self, label: str, baseline: WrkResult | None = None) -> str:
+        ratio = f"{self.rps / baseline.rps:6.2f}x" if baseline and baseline.rps else "      "
+        return f"{label:<42} {self.rps:>10.0f} {self.p50_ms:>9.2f} {self.p99_ms:>9.2f} {self.errors:>7} {ratio}"
+
+
+HEADER = f"{'endpoint':<42} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7} vs bare"
+
+
+def _ms(value: str) -> float:
+    number = float(re.match(r"[\d.]+", value).group())  # type: ignore[union-attr]
+    if value.endswith("us"):
+        return number / 1000
+    if value.endswith("ms"):
+        return number
+    if value.endswith("s"):
+        return number * 1000
+    return number
+
+
+def require_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if not wrk:
+        sys.exit("wrk is required: apt-get install -y wrk")
+    return wrk
+
+
+def run_wrk(url: str, connections: int, duration: int, threads: int = 2, lua: str | None = None) -> WrkResult:
+    cmd = [require_wrk(), f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    script_path = None
+    if lua:
+        fd, script_path = tempfile.mkstemp(suffix=".lua")
+        os.write(fd, lua.encode())
+        os.close(fd)
+        cmd += ["-s", script_path]
+    try:
+        out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    finally:
+        if script_path:
+            os.unlink(script_path)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = 0
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors += int(m.group(1))
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        errors += sum(int(x) for x in m.groups())
+    return WrkResult(rps=rps, p50_ms=p50, p99_ms=p99, errors=errors, requests=total)

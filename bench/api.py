@@ -1,0 +1,143 @@
+"""Load the books API with one server worker and compare it with a bare FastAPI endpoint, in the same run.
+
+    python bench/api.py [--duration 8] [--books 1000]
+
+Prints req/s, p50, p99 and errors at 32 and 256 connections for GET /api/v1/books, /books/{id},
+/books/search, /stats/overview and the bare endpoint, then the request log's cost (on vs off).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import HEADER, PYTHON, WrkResult, free_port, process, require_wrk, run_wrk
+
+ID_SCRIPT = """
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "/api/v1/books/" .. ((counter % 1000) + 1))
+end
+"""
+
+ENDPOINTS = [
+    ("GET /api/v1/books", "/api/v1/books", None),
+    ("GET /api/v1/books/{id} (1000 ids)", "/api/v1/books/1", ID_SCRIPT),
+    ("GET /api/v1/books/search?title=the", "/api/v1/books/search?title=the", None),
+    ("GET /api/v1/stats/overview", "/api/v1/stats/overview", None),
+]
+
+
+def seed(url: str, count: int) -> None:
+    from vitrine.db import make_engine, make_session_factory, session_scope
+    from vitrine.migrate import upgrade
+    from vitrine.models import Book, Category
+
+    upgrade(url)
+    engine = make_engine(url)
+    categories = [f"Category {i}" for i in range(50)]
+    with session_scope(make_session_factory(engine)) as session:
+        session.add_all(Category(name=name, slug=name.lower().replace(" ", "-"), url="") for name in categories)
+        session.add_all(
+            Book(
+                id=i,
+                title=f"The book number {i}",
+                price=Decimal(10) + Decimal(i % 5000) / 100,
+                rating=i % 5 + 1,
+                availability=i % 23,
+                category=categories[i % 50],
+                upc=f"{i:016x}",
+                description="A description of a book, about two hundred characters long. " * 3,
+                image_url=f"http://books.local/media/{i}.jpg",
+                url=f"http://books.local/catalogue/{i}/index.html",
+            )
+            for i in range(1, count + 1)
+        )
+    engine.dispose()
+
+
+def serve_cmd(port: int) -> list[str]:
+    return [PYTHON, "-m", "vitrine", "serve", "--port", str(port), "--workers", "1", "--no-migrate"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
+    parser.add_argument("--books", type=int, default=1000)
+    args = parser.parse_args()
+    require_wrk()
+
+    tmp = Path(tempfile.mkdtemp(prefix="vitrine-bench-"))
+    db_url = f"sqlite:///{tmp / 'bench.db'}"
+    seed(db_url, args.books)
+    env = {
+        "VITRINE_DATABASE_URL": db_url,
+        "VITRINE_ENV": "development",
+        "VITRINE_JOBS__MAX_WORKERS": "1",
+        "VITRINE_OBSERVABILITY__JSON_LOGS": "true",
+    }
+
+    results: dict[tuple[str, int], WrkResult] = {}
+    base_port = free_port()
+    baseline_cmd = [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        "baseline_app:app",
+        "--app-dir",
+        str(Path(__file__).parent),
+        "--port",
+        str(base_port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    with process(baseline_cmd, ready_url=f"http://127.0.0.1:{base_port}/books"):
+        for conns in (32, 256):
+            run_wrk(f"http://127.0.0.1:{base_port}/books", conns, 2)  # warm-up
+            results[("bare", conns)] = run_wrk(f"http://127.0.0.1:{base_port}/books", conns, args.duration)
+
+    log_rows: dict[str, WrkResult] = {}
+    for request_log in ("true", "false"):
+        port = free_port()
+        run_env = {**env, "VITRINE_OBSERVABILITY__REQUEST_LOG": request_log}
+        with process(serve_cmd(port), env=run_env, ready_url=f"http://127.0.0.1:{port}/api/v1/health"):
+            base = f"http://127.0.0.1:{port}"
+            if request_log == "true":
+                for label, path, lua in ENDPOINTS:
+                    for conns in (32, 256):
+                        run_wrk(base + path, conns, 2, lua=lua)  # warm-up
+                        results[(label, conns)] = run_wrk(base + path, conns, args.duration, lua=lua)
+                log_rows["request log on"] = results[("GET /api/v1/books", 32)]
+            else:
+                run_wrk(base + "/api/v1/books", 32, 2)
+                log_rows["request log off"] = run_wrk(base + "/api/v1/books", 32, args.duration)
+
+    print(f"\nbooks={args.books} duration={args.duration}s per row, 1 uvicorn worker, wrk 2 threads\n")
+    for conns in (32, 256):
+        print(f"-- {conns} connections")
+        print(HEADER)
+        bare = results[("bare", conns)]
+        print(bare.row("bare FastAPI, constant 20 books", bare))
+        for label, _, _ in ENDPOINTS:
+            print(results[(label, conns)].row(label, bare))
+        print()
+    on, off = log_rows["request log on"], log_rows["request log off"]
+    print("-- request log cost, GET /api/v1/books at 32 connections")
+    print(HEADER)
+    print(off.row("request log off"))
+    print(on.row("request log on"))
+    overhead = (on.p50_ms - off.p50_ms) / off.p50_ms * 100 if off.p50_ms else 0.0
+    print(f"median latency overhead of the request log: {overhead:+.1f}%")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Local stand-ins for the external services Vitrine talks to (tests, benchmarks, offline demo)."""
