@@ -1,0 +1,1 @@
+"""Background jobs: records, runners (in-process pool or Celery), schedule and watchdog."""
