@@ -1,0 +1,32 @@
+"""One row per API request, written in batches by the observability request-log writer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Float, Index, Integer, SmallInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vitrine.db import Base
+from vitrine.models.types import UTCDateTime
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key (the table grows fast).
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class RequestLog(Base):
+    __tablename__ = "request_logs"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    method: Mapped[str] = mapped_column(String(10))
+    # The route template (``/api/v1/books/{book_id}``), never the raw path: bounded cardinality, no ids or PII.
+    route: Mapped[str] = mapped_column(String(300))
+    status: Mapped[int] = mapped_column(SmallInteger)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    # No foreign key on purpose: logs outlive the accounts they mention and are written in bulk.
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    client_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (Index("ix_request_logs_route_created_at", "route", "created_at"),)

@@ -1,0 +1,183 @@
+"""The request log: written in batches off the request path, with what each request was."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
+from sqlalchemy import event, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+from tests.observability.conftest import with_observability
+
+from vitrine.config import Settings
+from vitrine.db import make_engine, make_session_factory
+from vitrine.main import create_app
+from vitrine.models.request_log import RequestLog
+from vitrine.models.user import User
+from vitrine.observability.request_log import RequestLogWriter
+
+
+@pytest.fixture
+def inserts(connection: Connection) -> Iterator[list[tuple[str, bool]]]:
+    """Every INSERT INTO request_logs sent to the database: (statement, executemany)."""
+    seen: list[tuple[str, bool]] = []
+
+    def _listen(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, executemany: bool) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO REQUEST_LOGS"):
+            seen.append((statement, executemany))
+
+    event.listen(connection, "before_cursor_execute", _listen)
+    yield seen
+    event.remove(connection, "before_cursor_execute", _listen)
+
+
+def _rows(session: Session) -> list[RequestLog]:
+    session.expire_all()
+    return list(session.scalars(select(RequestLog).order_by(RequestLog.id)))
+
+
+def test_rows_are_written_in_batches_after_a_flush(
+    client: TestClient, writer: RequestLogWriter, session: Session, inserts: list[tuple[str, bool]]
+) -> None:
+    responses = [client.get(f"/api/v1/books/{n}") for n in range(1, 13)]
+    assert {r.status_code for r in responses} == {404}
+    # Nothing reached the database on the request path.
+    assert inserts == []
+    assert _rows(session) == []
+    assert writer.pending == 12
+
+    assert writer.flush() == 12
+    # batch_size=5 -> 5 + 5 + 2 rows, one INSERT statement each.
+    assert len(inserts) == 3
+    rows = _rows(session)
+    assert len(rows) == 12
+    assert {row.route for row in rows} == {"/api/v1/books/{book_id}"}
+    assert {row.method for row in rows} == {"GET"}
+    assert {row.status for row in rows} == {404}
+    assert [row.request_id for row in rows] == [r.headers["x-request-id"] for r in responses]
+    assert all(row.client_ip == "testclient" for row in rows)
+    assert all(row.duration_ms > 0 for row in rows)
+    assert all(row.user_id is None for row in rows)
+    assert writer.flush() == 0
+
+
+def test_a_row_records_method_status_and_the_user(
+    app: FastAPI,
+    client: TestClient,
+    writer: RequestLogWriter,
+    session: Session,
+    make_user: Callable[..., User],
+    headers_for: Callable[[User], dict[str, str]],
+) -> None:
+    @app.post("/api/v1/_probe/{item}", status_code=201)
+    def probe(item: str, request: Request) -> dict[str, str]:
+        request.state.user_id = 4242  # what an authentication dependency may set
+        return {"item": item}
+
+    assert client.post("/api/v1/_probe/x").status_code == 201
+    user = make_user()
+    # No explicit user_id: the verified token claims (kept by the auth dependency) name the user.
+    assert client.get("/api/v1/monitoring/requests", headers=headers_for(user)).status_code == 403
+    client.get("/api/v1/no-such-route")
+    writer.flush()
+    rows = _rows(session)
+    assert [(r.method, r.route, r.status, r.user_id) for r in rows] == [
+        ("POST", "/api/v1/_probe/{item}", 201, 4242),
+        ("GET", "/api/v1/monitoring/requests", 403, user.id),
+        ("GET", "<unmatched>", 404, None),
+    ]
+
+
+def test_metrics_scrapes_are_not_logged(client: TestClient, writer: RequestLogWriter) -> None:
+    assert client.get("/metrics").status_code == 200
+    assert writer.pending == 0
+
+
+def test_a_full_queue_drops_and_counts_without_blocking(
+    settings: Settings, session_factory: Any, session: Session
+) -> None:
+    app = create_app(
+        with_observability(settings, request_log_batch_size=2, request_log_max_queue=3),
+        session_factory=session_factory,
+    )
+    with TestClient(app) as client:
+        statuses = [client.get("/api/v1/health").status_code for _ in range(5)]
+    assert statuses == [200] * 5
+    writer: RequestLogWriter = app.state.request_log
+    assert writer.pending == 3
+    assert writer.dropped == 2
+    assert writer.flush() == 3
+    assert len(_rows(session)) == 3
+
+
+def test_switched_off(settings: Settings, session_factory: Any, session: Session) -> None:
+    app = create_app(with_observability(settings, request_log=False), session_factory=session_factory)
+    assert app.state.request_log is None
+    with TestClient(app) as client:
+        response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.headers["x-request-id"]  # the middleware still runs: ids and metrics
+    assert _rows(session) == []
+
+
+@pytest.fixture
+def own_database(tmp_path: Path) -> str:
+    """A throwaway SQLite database with only the request_logs table, for writers with their own engine."""
+    url = f"sqlite:///{tmp_path / 'requests.db'}"
+    engine = make_engine(url, pool_size=2, max_overflow=2)
+    RequestLog.__table__.create(engine)
+    engine.dispose()
+    return url
+
+
+def _count(url: str) -> int:
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        with make_session_factory(engine)() as s:
+            return len(list(s.scalars(select(RequestLog.id))))
+    finally:
+        engine.dispose()
+
+
+def test_the_writer_thread_wakes_when_a_batch_is_full(own_database: str) -> None:
+    engine = make_engine(own_database, pool_size=2, max_overflow=2)
+    writer = RequestLogWriter(make_session_factory(engine), batch_size=4, flush_seconds=3600)
+    assert writer.background
+    writer.start()
+    try:
+        for n in range(4):
+            writer.append((1_800_000_000.0 + n, "GET", "/x", 200, 1.5, None, ("10.0.0.1", 1), f"id{n}"))
+        # Woken by the full batch, not by the (one hour) timer.
+        assert writer.flushed.wait(10)
+        assert _count(own_database) == 4
+    finally:
+        writer.stop()
+        engine.dispose()
+
+
+def test_shutdown_writes_what_is_queued(settings: Settings, own_database: str) -> None:
+    app = create_app(
+        with_observability(settings.model_copy(update={"database_url": own_database}), request_log_flush_seconds=3600)
+    )
+    with TestClient(app) as client:
+        for _ in range(3):
+            assert client.get("/api/v1/health").status_code == 200
+        assert app.state.request_log.background
+    # Lifespan shutdown stopped the thread and flushed.
+    assert app.state.request_log.pending == 0
+    assert _count(own_database) == 3
+
+
+def test_a_failed_flush_is_counted_and_does_not_raise(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}", pool_size=1, max_overflow=0)  # no table
+    writer = RequestLogWriter(make_session_factory(engine), batch_size=10)
+    writer.append((1_800_000_000.0, "GET", "/x", 200, 1.0, None, None, "id"))
+    assert writer.flush() == 0
+    assert writer.failed == 1
+    assert writer.pending == 0
+    engine.dispose()
