@@ -1,0 +1,1 @@
+"""FakeStoreAPI integration: resilient product reads (cache, database copy, stale fallback) and favorites."""
