@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -124,6 +124,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, _exc: IntegrityError) -> JSONResponse:
         return error_response(409, "Conflict", "The change conflicts with existing data")
+
+    @app.exception_handler(DataError)
+    async def _data(_request: Request, _exc: DataError) -> JSONResponse:
+        # The database refused a value the schema let through (a NUL character in text on PostgreSQL, a number
+        # beyond the column's range): bad input, and the unit of work has already been rolled back.
+        return error_response(
+            422, "ValidationError", "A value cannot be stored: it contains a NUL character or is out of range"
+        )
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
