@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,23 +43,34 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 @contextmanager
 def process(cmd: list[str], env: dict[str, str] | None = None, ready_url: str | None = None) -> Iterator[None]:
     proc = subprocess.Popen(
-        cmd, env={**os.environ, **(env or {})}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        cmd,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: server workers die with it
     )
     try:
         if ready_url:
             try:
                 wait_http(ready_url)
             except RuntimeError:
-                proc.kill()
+                _signal_group(proc, signal.SIGKILL)
                 err = proc.stderr.read().decode() if proc.stderr else ""
                 raise RuntimeError(f"{' '.join(cmd)} failed to start:\n{err[-3000:]}") from None
         yield
     finally:
-        proc.terminate()
+        _signal_group(proc, signal.SIGTERM)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
 
 
 @dataclass

@@ -23,7 +23,7 @@ DOMAIN_CLIS = (
 
 
 @app.command()
-def migrate(revision: str = typer.Argument("heads", help="Target revision")) -> None:
+def migrate(revision: str = typer.Argument("head", help="Target revision")) -> None:
     """Apply database migrations."""
     from vitrine.migrate import upgrade
 

@@ -19,11 +19,11 @@ def alembic_config(database_url: str | None = None) -> Config:
     return cfg
 
 
-def upgrade(database_url: str, revision: str = "heads") -> None:
+def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
-def upgrade_connection(connection: Connection, revision: str = "heads") -> None:
+def upgrade_connection(connection: Connection, revision: str = "head") -> None:
     """Migrate over an existing connection (tests run the schema in their own transaction scope)."""
     cfg = alembic_config()
     cfg.attributes["connection"] = connection

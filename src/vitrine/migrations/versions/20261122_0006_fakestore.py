@@ -1,7 +1,7 @@
 """fakestore products, categories and favorites
 
 Revision ID: 0006
-Revises: 0001
+Revises: 0005
 Create Date: 2026-11-22
 """
 
@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0001"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = "0002"  # favorites.user_id references users
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
