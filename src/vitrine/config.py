@@ -89,6 +89,8 @@ class MLSettings(BaseModel):
     artifacts_dir: Path = Path("./var/models")
     auto_promote: bool = True
     reload_interval_seconds: float = 2.0
+    prediction_log_sample_rate: float = Field(default=0.1, ge=0.0, le=1.0)  # share of predictions kept for drift
+    train_n_jobs: int = Field(default=2, ge=1)  # models trained in parallel by one training job
 
 
 class ObservabilitySettings(BaseModel):

@@ -253,7 +253,7 @@ def ensure_first_admin(session: Session, settings: Settings, passwords: Password
         settings,
         passwords or passwords_for(settings),
         username=settings.admin_username,
-        email=getattr(settings, "admin_email", None) or f"{normalize_username(settings.admin_username)}@localhost",
+        email=settings.admin_email or f"{normalize_username(settings.admin_username)}@localhost",
         password=settings.admin_password.get_secret_value(),
         role=Role.admin,
         source="environment",

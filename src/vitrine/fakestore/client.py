@@ -32,8 +32,8 @@ T = TypeVar("T")
 def client_config(settings: FakeStoreSettings, breaker: CircuitBreaker | None) -> ClientConfig:
     policy = RetryPolicy(
         max_retries=settings.max_retries,
-        backoff_base=float(getattr(settings, "backoff_base_seconds", 0.1)),
-        backoff_max=float(getattr(settings, "backoff_max_seconds", 2.0)),
+        backoff_base=settings.backoff_base_seconds,
+        backoff_max=settings.backoff_max_seconds,
     )
     return ClientConfig(
         service=SERVICE,
@@ -41,7 +41,7 @@ def client_config(settings: FakeStoreSettings, breaker: CircuitBreaker | None) -
         timeout=settings.timeout_seconds,
         policy=policy,
         breaker=breaker,
-        rate_per_second=float(getattr(settings, "requests_per_second", 0.0)),
+        rate_per_second=settings.requests_per_second,
     )
 
 

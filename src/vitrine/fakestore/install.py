@@ -21,7 +21,6 @@ from vitrine.kit.cache import make_cache
 log = structlog.get_logger(__name__)
 
 # With Redis, a process keeps what it read for this long (one round trip per hot key per second, not per request).
-DEFAULT_NEAR_CACHE_SECONDS = 1.0
 UPSERT_KIND = "fakestore.upsert"
 SYNC_KIND = "fakestore.sync"
 
@@ -50,7 +49,7 @@ def persist_as_job(factory: SessionFactory) -> Persist:
 
 
 def make_persist(settings: Settings, factory: SessionFactory) -> Persist:
-    mode = getattr(settings.fakestore, "upsert_mode", "job")
+    mode = settings.fakestore.upsert_mode
     if mode == "inline":
         return persist_inline(factory)
     try:
@@ -62,7 +61,7 @@ def make_persist(settings: Settings, factory: SessionFactory) -> Persist:
 def build_reader(app: FastAPI) -> ProductReader:
     settings: Settings = app.state.settings
     factory: SessionFactory = app.state.session_factory
-    near = float(getattr(settings.fakestore, "near_cache_seconds", DEFAULT_NEAR_CACHE_SECONDS))
+    near = settings.fakestore.near_cache_seconds
     cache = getattr(app.state, "fakestore_cache", None) or make_cache(settings, near_seconds=near)
     return ProductReader(settings, cache, factory, persist=make_persist(settings, factory))
 

@@ -11,7 +11,7 @@ import typer
 from vitrine.config import Settings, get_settings
 from vitrine.db import SessionFactory, make_engine, make_session_factory, session_scope
 from vitrine.errors import AppError
-from vitrine.ml.pipelines import MODEL_NAMES
+from vitrine.ml.names import MODEL_NAMES
 
 
 @contextmanager

@@ -113,7 +113,7 @@ def _shutdown(app: FastAPI) -> None:
 
 def install(app: FastAPI) -> None:
     settings: Settings = app.state.settings
-    rate = float(getattr(settings.ml, "prediction_log_sample_rate", DEFAULT_SAMPLE_RATE))
+    rate = settings.ml.prediction_log_sample_rate
     app.state.ml = MLState(settings=settings, factory=app.state.session_factory, buffer=PredictionLogBuffer(rate))
     app.state.startup_hooks.append(_startup)
     app.state.shutdown_hooks.append(_shutdown)

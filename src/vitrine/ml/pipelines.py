@@ -7,7 +7,7 @@ Unknown categories at prediction time are encoded as all zeros (``handle_unknown
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
@@ -19,12 +19,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import LinearSVC
 
 from vitrine.ml.features import CATEGORY_INDEX, DESCRIPTION_INDEX, NUMERIC_INDEX, TITLE_INDEX
+from vitrine.ml.names import HIST_GRADIENT_BOOSTING, LOGISTIC_REGRESSION, MODEL_NAMES, RANDOM_FOREST, SVM
 
-RANDOM_FOREST: Final = "random_forest"
-LOGISTIC_REGRESSION: Final = "logistic_regression"
-SVM: Final = "svm"
-HIST_GRADIENT_BOOSTING: Final = "hist_gradient_boosting"
-MODEL_NAMES: Final = (RANDOM_FOREST, LOGISTIC_REGRESSION, SVM, HIST_GRADIENT_BOOSTING)
+__all__ = ["HIST_GRADIENT_BOOSTING", "LOGISTIC_REGRESSION", "MODEL_NAMES", "RANDOM_FOREST", "SVM", "build_pipeline"]
 
 
 def _tfidf(max_features: int) -> TfidfVectorizer:

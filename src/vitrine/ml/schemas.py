@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 
 from vitrine.kit.pagination import Page
 from vitrine.ml.features import TARGET
-from vitrine.ml.pipelines import MODEL_NAMES
+from vitrine.ml.names import MODEL_NAMES
 
 MAX_BATCH = 1000
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vitrine.jobs.registry import JobCancelled, JobContext, job
-from vitrine.ml.pipelines import MODEL_NAMES
+from vitrine.ml.names import MODEL_NAMES
 from vitrine.ml.training import TrainingConfig
 
 TRAIN_KIND = "ml.train"
@@ -32,7 +32,7 @@ def train(ctx: JobContext) -> dict[str, Any]:
             raise JobCancelled()
         ctx.progress(done, total, message)
 
-    config = config_from_params(ctx.params, n_jobs=int(getattr(ctx.settings.ml, "train_n_jobs", 2)))
+    config = config_from_params(ctx.params, n_jobs=ctx.settings.ml.train_n_jobs)
     return run_training(
         ctx.factory,
         ctx.settings,

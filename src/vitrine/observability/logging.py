@@ -127,7 +127,7 @@ def _shared_processors() -> list[Processor]:
 
 def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> None:
     """Route structlog and the standard library through one formatter. Idempotent (the app factory calls it)."""
-    level_name = str(getattr(settings.observability, "log_level", "INFO")).upper()
+    level_name = settings.observability.log_level.upper()
     level = logging.getLevelNamesMapping().get(level_name, logging.INFO)
     renderer: Processor = (
         structlog.processors.JSONRenderer()

@@ -40,7 +40,7 @@ _worker_server_started = False
 
 
 def metrics_root(settings: Settings) -> Path:
-    configured = getattr(settings.observability, "metrics_dir", None) or DEFAULT_METRICS_DIR
+    configured = settings.observability.metrics_dir or DEFAULT_METRICS_DIR
     return Path(configured).resolve()
 
 
@@ -132,7 +132,7 @@ def install_celery_hooks() -> None:
 def serve_worker_metrics(settings: Settings) -> int | None:
     """For Celery workers on another host than the API: expose their metrics on their own port (0 = off)."""
     global _worker_server_started
-    port = int(getattr(settings.observability, "worker_metrics_port", 0) or 0)
+    port = settings.observability.worker_metrics_port
     if not port:
         return None
     from prometheus_client import start_http_server

@@ -20,7 +20,6 @@ from vitrine.db import SessionFactory
 log = structlog.get_logger(__name__)
 
 OK, DOWN, UNKNOWN, SKIPPED = "ok", "down", "unknown", "skipped"
-DEFAULT_TIMEOUT_SECONDS = 2.0
 
 
 def check_database(factory: SessionFactory) -> str:
@@ -72,7 +71,7 @@ async def _run(name: str, check: Callable[[], str], deadline: float, results: di
 
 
 async def readiness(settings: Settings, factory: SessionFactory, celery_cache: dict[str, Any]) -> dict[str, str]:
-    timeout = float(getattr(settings.observability, "ready_timeout_seconds", DEFAULT_TIMEOUT_SECONDS))
+    timeout = settings.observability.ready_timeout_seconds
     probe_timeout = max(0.1, timeout / 2)
     results: dict[str, str] = {"database": DOWN, "redis": SKIPPED, "celery": SKIPPED}
     checks: dict[str, Callable[[], str]] = {"database": lambda: check_database(factory)}

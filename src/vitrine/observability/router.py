@@ -47,7 +47,7 @@ def _check_metrics_token(request: Request, expected: Any) -> None:
 def metrics(request: Request, settings: SettingsDep) -> Response:
     """Prometheus metrics of every process of this deployment. Open unless `observability.metrics_token` is set,
     then `Authorization: Bearer <token>` is required."""
-    _check_metrics_token(request, getattr(settings.observability, "metrics_token", None))
+    _check_metrics_token(request, settings.observability.metrics_token)
     return Response(render_metrics(settings), media_type=CONTENT_TYPE_LATEST)
 
 
