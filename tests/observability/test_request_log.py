@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ def _rows(session: Session) -> list[RequestLog]:
 def test_rows_are_written_in_batches_after_a_flush(
     client: TestClient, writer: RequestLogWriter, session: Session, inserts: list[tuple[str, bool]]
 ) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
     responses = [client.get(f"/api/v1/books/{n}") for n in range(1, 13)]
     assert {r.status_code for r in responses} == {404}
     # Nothing reached the database on the request path.
@@ -52,10 +54,15 @@ def test_rows_are_written_in_batches_after_a_flush(
     assert writer.pending == 12
 
     assert writer.flush() == 12
-    # batch_size=5 -> 5 + 5 + 2 rows, one INSERT statement each.
+    # batch_size=5 -> 5 + 5 + 2 rows, one multi-row INSERT statement each.
     assert len(inserts) == 3
+    assert not any(executemany for _, executemany in inserts)
     rows = _rows(session)
     assert len(rows) == 12
+    # Times are stored as the ORM stores them: read back aware and right, and comparable in SQL.
+    assert all(before <= row.created_at <= datetime.now(UTC) for row in rows)
+    found = session.scalars(select(RequestLog.id).where(RequestLog.created_at >= before)).all()
+    assert len(found) == 12
     assert {row.route for row in rows} == {"/api/v1/books/{book_id}"}
     assert {row.method for row in rows} == {"GET"}
     assert {row.status for row in rows} == {404}

@@ -1,10 +1,11 @@
 """Whole-response cache for read endpoints whose data changes rarely.
 
 A response is cached as encoded bytes keyed by the endpoint, its validated parameters and a *data version*:
-a cheap fingerprint read from the database at most once per ``version_ttl`` seconds per process. When a crawl
-(in any process) changes the data, the fingerprint changes and every old entry stops matching, so a process
-serves data at most ``version_ttl`` seconds old. Each entry carries a strong ETag, so clients can revalidate
-with ``If-None-Match`` and get a 304.
+a cheap fingerprint read from the database at most once per ``version_ttl`` seconds per process, off the request
+path (requests keep the version they know while one check runs). When a crawl (in any process) changes the data,
+the fingerprint changes and every old entry stops matching, so a process serves data about ``version_ttl``
+seconds old at most (plus the time of one check). With ``version_ttl=0`` every request checks first. Each entry
+carries a strong ETag, so clients can revalidate with ``If-None-Match`` and get a 304.
 
 A hit costs no thread-pool hop and no query: the route stays ``async def`` and only a miss runs blocking code,
 in the thread pool.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -28,6 +30,8 @@ from sqlalchemy.orm import Session
 from vitrine.db import SessionFactory
 
 VersionReader = Callable[[Session], Hashable]
+logger = logging.getLogger(__name__)
+_UNKNOWN: Hashable = object()  # no version read yet (or forgotten by invalidate())
 
 
 @dataclass(slots=True, frozen=True)
@@ -52,33 +56,56 @@ class ResponseCache:
         self._max_entries = max_entries
         self._cache_control = f"public, max-age={max_age}" if max_age else "no-cache"
         self._entries: OrderedDict[Hashable, CachedResponse] = OrderedDict()
-        self._version: Hashable = None
+        self._version: Hashable = _UNKNOWN
         self._checked_at = float("-inf")
         self._lock: asyncio.Lock | None = None
+        self._refresh: asyncio.Task[None] | None = None
         self.hits = 0
         self.misses = 0
 
     def invalidate(self) -> None:
-        """Forget everything now (used after this process changes the data)."""
+        """Forget everything now (used after this process changes the data): the next request re-reads the version."""
         self._entries.clear()
+        self._version = _UNKNOWN
         self._checked_at = float("-inf")
 
     def _versioned(self, factory: SessionFactory) -> Hashable:
         with factory() as session:
             return self._read_version(session)
 
+    def _apply(self, version: Hashable, checked_at: float) -> None:
+        if version != self._version:
+            self._entries.clear()
+            self._version = version
+        self._checked_at = checked_at
+
+    async def _check(self) -> None:
+        started = time.monotonic()
+        self._apply(await run_in_threadpool(self._versioned, self._factory), started)
+
+    async def _refresh_in_background(self) -> None:
+        try:
+            await self._check()
+        except Exception:  # the next request tries again; until then the current version stands
+            logger.warning("catalogue version check failed", exc_info=True)
+        finally:
+            self._refresh = None
+
     async def _current_version(self) -> Hashable:
         if time.monotonic() - self._checked_at < self._version_ttl:
+            return self._version
+        if self._version is not _UNKNOWN and self._version_ttl > 0:
+            # Stale-while-revalidate: answer with the version we know while one check runs off the request path.
+            # A blocking check would make every request of that moment wait for a query in the thread pool, which
+            # under load (GIL hand-offs between the loop and the thread) costs tens of milliseconds of tail latency.
+            if self._refresh is None:
+                self._refresh = asyncio.create_task(self._refresh_in_background())
             return self._version
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            if time.monotonic() - self._checked_at >= self._version_ttl:
-                version = await run_in_threadpool(self._versioned, self._factory)
-                if version != self._version:
-                    self._entries.clear()
-                    self._version = version
-                self._checked_at = time.monotonic()
+            if self._version is _UNKNOWN or time.monotonic() - self._checked_at >= self._version_ttl:
+                await self._check()
         return self._version
 
     def _compute(self, produce: Callable[[Session], BaseModel | list[Any]]) -> bytes:
