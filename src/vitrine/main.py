@@ -102,6 +102,7 @@ ROUTERS: tuple[tuple[str, str], ...] = (
 
 # App extensions: modules exposing ``install(app: FastAPI) -> None`` (middleware, lifespan hooks, state).
 EXTENSIONS: tuple[str, ...] = (
+    "vitrine.catalog.install",  # first: its middleware must sit inside the observability middleware
     "vitrine.auth.install",
     "vitrine.observability.install",
     "vitrine.jobs.install",

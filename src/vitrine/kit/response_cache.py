@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from vitrine.db import SessionFactory
+from vitrine.kit.routes import route_template
 
 VersionReader = Callable[[Session], Hashable]
 logger = logging.getLogger(__name__)
@@ -60,12 +61,20 @@ class ResponseCache:
         self._checked_at = float("-inf")
         self._lock: asyncio.Lock | None = None
         self._refresh: asyncio.Task[None] | None = None
+        # (path, raw query string) -> (version, entry, route template): what the edge middleware answers from.
+        self._edge: OrderedDict[tuple[str, bytes], tuple[Hashable, CachedResponse, str]] = OrderedDict()
         self.hits = 0
         self.misses = 0
+        self.edge_hits = 0
+
+    @property
+    def cache_control(self) -> str:
+        return self._cache_control
 
     def invalidate(self) -> None:
         """Forget everything now (used after this process changes the data): the next request re-reads the version."""
         self._entries.clear()
+        self._edge.clear()
         self._version = _UNKNOWN
         self._checked_at = float("-inf")
 
@@ -76,6 +85,7 @@ class ResponseCache:
     def _apply(self, version: Hashable, checked_at: float) -> None:
         if version != self._version:
             self._entries.clear()
+            self._edge.clear()
             self._version = version
         self._checked_at = checked_at
 
@@ -91,16 +101,26 @@ class ResponseCache:
         finally:
             self._refresh = None
 
-    async def _current_version(self) -> Hashable:
+    def _known_version(self) -> Hashable:
+        """The version to answer with now, without waiting; ``_UNKNOWN`` when a request must check first.
+
+        Stale-while-revalidate: once the interval has passed, answer with the version we know while one check
+        runs off the request path. A blocking check would make every request of that moment wait for a query in
+        the thread pool, which under load (GIL hand-offs between the loop and the thread) costs tens of
+        milliseconds of tail latency. Must be called from the event loop.
+        """
         if time.monotonic() - self._checked_at < self._version_ttl:
             return self._version
-        if self._version is not _UNKNOWN and self._version_ttl > 0:
-            # Stale-while-revalidate: answer with the version we know while one check runs off the request path.
-            # A blocking check would make every request of that moment wait for a query in the thread pool, which
-            # under load (GIL hand-offs between the loop and the thread) costs tens of milliseconds of tail latency.
-            if self._refresh is None:
-                self._refresh = asyncio.create_task(self._refresh_in_background())
-            return self._version
+        if self._version is _UNKNOWN or self._version_ttl <= 0:
+            return _UNKNOWN
+        if self._refresh is None:
+            self._refresh = asyncio.create_task(self._refresh_in_background())
+        return self._version
+
+    async def _current_version(self) -> Hashable:
+        version = self._known_version()
+        if version is not _UNKNOWN:
+            return version
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
@@ -130,10 +150,41 @@ class ResponseCache:
         else:
             self.hits += 1
             self._entries.move_to_end(full_key)
+        if self._version == version and self._version_ttl > 0:
+            self._remember_edge(request.scope, version, entry)
         headers = {"ETag": entry.etag, "Cache-Control": self._cache_control}
         if _matches(request.headers.get("if-none-match"), entry.etag):
             return Response(status_code=304, headers=headers)
         return Response(content=entry.body, media_type="application/json", headers=headers)
+
+    # -- edge: answering a repeated request before routing -------------------------------------------------------
+    def _remember_edge(self, scope: Any, version: Hashable, entry: CachedResponse) -> None:
+        key = (scope["path"], scope["query_string"])
+        self._edge[key] = (version, entry, route_template(scope))
+        self._edge.move_to_end(key)
+        if len(self._edge) > self._max_entries:
+            self._edge.popitem(last=False)
+
+    def edge_lookup(self, path: str, query_string: bytes) -> tuple[CachedResponse, str] | None:
+        """The response already given for exactly this path and query, if the data has not changed since.
+
+        The same request was validated and answered by its route before, so the bytes and the status are known;
+        answering it again skips routing, parameter validation and the dependency tree. Off with
+        ``version_ttl=0`` (every request then checks the data version first).
+        """
+        item = self._edge.get((path, query_string))
+        if item is None:
+            return None
+        version, entry, route = item
+        if version is _UNKNOWN or version != self._known_version():
+            return None
+        self.edge_hits += 1
+        return entry, route
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header names ``etag`` (or is ``*``)."""
+    return _matches(header, etag)
 
 
 def _matches(header: str | None, etag: str) -> bool:

@@ -13,35 +13,15 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vitrine.kit.routes import route_template
 from vitrine.observability.context import accept_request_id, new_request_id, request_id_var
 from vitrine.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from vitrine.observability.request_log import RequestLogWriter
 
 REQUEST_ID_HEADER = b"x-request-id"
-UNMATCHED_ROUTE = "<unmatched>"
 # Requests the request log leaves out (Prometheus scrapes every few seconds; they would drown the real traffic).
 NOT_LOGGED = frozenset({"/metrics"})
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
-
-
-def route_template(scope: Scope) -> str:
-    """The matched route's path template with its router prefixes (``/api/v1/books/{book_id}``).
-
-    Never the raw path: that would put ids in labels and explode the number of series. FastAPI keeps the
-    effective route (prefixes included) in its scope entry; plain Starlette routes carry their full template.
-    """
-    fastapi_scope = scope.get("fastapi")
-    if fastapi_scope is not None:
-        context = fastapi_scope.get("effective_route_context")
-        if context is not None:
-            template = getattr(context, "path_format", None)
-            if template:
-                return str(template)
-    route = scope.get("route")
-    if route is None:
-        return UNMATCHED_ROUTE
-    template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return str(template) if template else UNMATCHED_ROUTE
 
 
 class ObservabilityMiddleware:
