@@ -9,6 +9,7 @@ Prints req/s, p50, p99 and errors at 32 and 256 connections for GET /api/v1/book
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 from decimal import Decimal
@@ -70,6 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
     parser.add_argument("--books", type=int, default=1000)
+    parser.add_argument("--log-rounds", type=int, default=3, help="alternating on/off rounds for the request log")
     args = parser.parse_args()
     require_wrk()
 
@@ -105,21 +107,34 @@ def main() -> None:
             run_wrk(f"http://127.0.0.1:{base_port}/books", conns, 2)  # warm-up
             results[("bare", conns)] = run_wrk(f"http://127.0.0.1:{base_port}/books", conns, args.duration)
 
-    log_rows: dict[str, WrkResult] = {}
-    for request_log in ("true", "false"):
-        port = free_port()
-        run_env = {**env, "VITRINE_OBSERVABILITY__REQUEST_LOG": request_log}
-        with process(serve_cmd(port), env=run_env, ready_url=f"http://127.0.0.1:{port}/api/v1/health"):
-            base = f"http://127.0.0.1:{port}"
-            if request_log == "true":
-                for label, path, lua in ENDPOINTS:
-                    for conns in (32, 256):
-                        run_wrk(base + path, conns, 2, lua=lua)  # warm-up
-                        results[(label, conns)] = run_wrk(base + path, conns, args.duration, lua=lua)
-                log_rows["request log on"] = results[("GET /api/v1/books", 32)]
-            else:
-                run_wrk(base + "/api/v1/books", 32, 2)
-                log_rows["request log off"] = run_wrk(base + "/api/v1/books", 32, args.duration)
+    # The request log's cost: two servers, logging on and off, measured in alternation so that drift in the
+    # machine's speed during the run falls on both alike; the median of the rounds is reported.
+    on_rows: list[WrkResult] = []
+    off_rows: list[WrkResult] = []
+    on_port, off_port = free_port(), free_port()
+    with (
+        process(
+            serve_cmd(on_port),
+            env={**env, "VITRINE_OBSERVABILITY__REQUEST_LOG": "true"},
+            ready_url=f"http://127.0.0.1:{on_port}/api/v1/health",
+        ),
+        process(
+            serve_cmd(off_port),
+            env={**env, "VITRINE_OBSERVABILITY__REQUEST_LOG": "false"},
+            ready_url=f"http://127.0.0.1:{off_port}/api/v1/health",
+        ),
+    ):
+        on_url = f"http://127.0.0.1:{on_port}/api/v1/books"
+        off_url = f"http://127.0.0.1:{off_port}/api/v1/books"
+        for base in (on_url, off_url):
+            run_wrk(base, 32, 2)  # warm-up
+        for label, path, lua in ENDPOINTS:
+            for conns in (32, 256):
+                run_wrk(f"http://127.0.0.1:{on_port}{path}", conns, 2, lua=lua)  # warm-up
+                results[(label, conns)] = run_wrk(f"http://127.0.0.1:{on_port}{path}", conns, args.duration, lua=lua)
+        for _ in range(args.log_rounds):
+            on_rows.append(run_wrk(on_url, 32, args.duration))
+            off_rows.append(run_wrk(off_url, 32, args.duration))
 
     print(f"\nbooks={args.books} duration={args.duration}s per row, 1 uvicorn worker, wrk 2 threads\n")
     for conns in (32, 256):
@@ -130,13 +145,15 @@ def main() -> None:
         for label, _, _ in ENDPOINTS:
             print(results[(label, conns)].row(label, bare))
         print()
-    on, off = log_rows["request log on"], log_rows["request log off"]
-    print("-- request log cost, GET /api/v1/books at 32 connections")
+    print(f"-- request log cost, GET /api/v1/books at 32 connections, {args.log_rounds} alternating rounds")
     print(HEADER)
-    print(off.row("request log off"))
-    print(on.row("request log on"))
-    overhead = (on.p50_ms - off.p50_ms) / off.p50_ms * 100 if off.p50_ms else 0.0
-    print(f"median latency overhead of the request log: {overhead:+.1f}%")
+    for n, (on_row, off_row) in enumerate(zip(on_rows, off_rows, strict=True), 1):
+        print(off_row.row(f"round {n}: request log off"))
+        print(on_row.row(f"round {n}: request log on"))
+    on_p50 = statistics.median(r.p50_ms for r in on_rows)
+    off_p50 = statistics.median(r.p50_ms for r in off_rows)
+    overhead = (on_p50 - off_p50) / off_p50 * 100 if off_p50 else 0.0
+    print(f"median p50: off {off_p50:.2f} ms, on {on_p50:.2f} ms -> request log overhead {overhead:+.1f}%")
 
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ class MLSettings(BaseModel):
 class ObservabilitySettings(BaseModel):
     request_log: bool = True
     request_log_flush_seconds: float = 1.0
-    request_log_batch_size: int = 500
+    request_log_batch_size: int = 2000
     json_logs: bool | None = None  # None: JSON outside development
     metrics_dir: str = "./var/prometheus"  # multiprocess metric files of `vitrine serve` and `vitrine worker`
     metrics_token: SecretStr | None = None  # when set, GET /metrics needs `Authorization: Bearer <token>`

@@ -81,25 +81,51 @@ def _rows_per_statement(dialect: Dialect) -> int:
     return 1000
 
 
-def _created_at_processor(dialect: Dialect) -> Callable[[datetime], Any]:
-    processor = _TABLE.c.created_at.type.dialect_impl(dialect).bind_processor(
-        dialect
-    )  # UTCDateTime, then the dialect's format
-    return processor if processor is not None else (lambda value: value)
+def _utc(started: float) -> datetime:
+    return datetime.fromtimestamp(started, UTC)
 
 
-def _as_values(row: Row, to_db: Callable[[datetime], Any]) -> tuple[Any, ...]:
-    started, method, route, status, duration_ms, user_id, client, request_id = row
-    return (
-        to_db(datetime.fromtimestamp(started, UTC)),
-        method,
-        route,
-        status,
-        round(duration_ms, 3),
-        user_id if isinstance(user_id, int) and not isinstance(user_id, bool) else None,
-        str(client[0])[:_MAX_CLIENT_LENGTH] if client else None,
-        request_id,
-    )
+def _sqlite_text(started: float) -> str:
+    return datetime.fromtimestamp(started, UTC).isoformat(" ", "microseconds")[:26]  # without "+00:00"
+
+
+@lru_cache(maxsize=8)
+def _created_at_encoder(dialect: Dialect) -> Callable[[float], Any]:
+    """Unix time -> the value the ORM itself would bind for ``created_at`` on this dialect, cheaply.
+
+    The ORM's path (UTCDateTime, then the dialect's processor) costs several Python calls per row; this thread
+    holds the GIL meanwhile. Each fast form is checked against that path once and used only if it agrees.
+    """
+    processor = _TABLE.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+
+    def exact(started: float) -> Any:
+        value = _utc(started)
+        return processor(value) if processor is not None else value
+
+    probe = 1_767_225_599.123456
+    for fast in (_sqlite_text, _utc):
+        if fast(probe) == exact(probe) and type(fast(probe)) is type(exact(probe)):
+            return fast
+    return exact
+
+
+def _encoder(dialect: Dialect) -> Callable[[Row], tuple[Any, ...]]:
+    to_db = _created_at_encoder(dialect)
+
+    def encode(row: Row) -> tuple[Any, ...]:
+        started, method, route, status, duration_ms, user_id, client, request_id = row
+        return (
+            to_db(started),
+            method,
+            route,
+            status,
+            duration_ms,
+            user_id if type(user_id) is int else None,
+            str(client[0])[:_MAX_CLIENT_LENGTH] if client else None,
+            request_id,
+        )
+
+    return encode
 
 
 class RequestLogWriter:
@@ -107,7 +133,7 @@ class RequestLogWriter:
         self,
         factory: SessionFactory,
         *,
-        batch_size: int = 500,
+        batch_size: int = 2000,
         flush_seconds: float = 1.0,
         max_queue: int = 50_000,
         background: bool | None = None,
@@ -178,13 +204,13 @@ class RequestLogWriter:
             if mark is None:  # a driver with another parameter style: SQLAlchemy's executemany
                 session.execute(insert(_TABLE), [_as_params(row) for row in batch])
             else:
-                to_db = _created_at_processor(dialect)
+                encode = _encoder(dialect)
                 step = _rows_per_statement(dialect)
                 for start in range(0, len(batch), step):
                     chunk = batch[start : start + step]
                     values: list[Any] = []
                     for row in chunk:
-                        values.extend(_as_values(row, to_db))
+                        values.extend(encode(row))
                     connection.exec_driver_sql(_insert_sql(mark, len(chunk)), tuple(values))
             session.commit()
 
