@@ -363,3 +363,29 @@ def test_an_unchanged_answer_refreshes_the_copy_once_per_interval(
         clock.advance(TTL + 1)
     upserts = session.scalars(select(JobRun).where(JobRun.kind == "fakestore.upsert")).all()
     assert len(upserts) == 1
+
+
+def test_a_repeated_cached_read_is_answered_before_routing_until_it_expires(
+    api: TestClient, sandbox: FakeStoreSandbox, clock: FakeClock
+) -> None:
+    path = f"{PRODUCTS}?category=jewelery&limit=2"
+    assert source(api.get(path)) == "upstream"
+    routed = api.get(path)  # answered by the route from the cache: the edge learns this request
+    reader = reader_of(api.app)  # type: ignore[arg-type]
+    assert reader.edge_hits == 0
+    clock.advance(7)
+    edge = api.get(path)
+    assert reader.edge_hits == 1
+    assert edge.status_code == 200
+    assert edge.content == routed.content
+    assert source(edge) == "cache"
+    assert edge.headers["age"] in {"6", "7"}  # the stored time keeps milliseconds
+    assert edge.headers["content-type"] == routed.headers["content-type"] == "application/json"
+    assert source(api.get(f"{PRODUCTS}?category=jewelery&limit=3")) == "upstream"  # another request: the route
+    assert reader.edge_hits == 1
+    assert sandbox.calls == 2  # the first read and the other query string; none for the edge answer
+
+    clock.advance(TTL)  # expired: the edge declines and the route asks the upstream again
+    assert source(api.get(path)) == "upstream"
+    assert reader.edge_hits == 1
+    assert sandbox.calls == 3

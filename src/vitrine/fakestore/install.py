@@ -17,6 +17,7 @@ from vitrine.db import SessionFactory, session_scope
 from vitrine.fakestore import service
 from vitrine.fakestore.reader import Persist, ProductReader, content_digest
 from vitrine.kit.cache import make_cache
+from vitrine.kit.edge import Responder, add_responder
 
 log = structlog.get_logger(__name__)
 
@@ -79,9 +80,15 @@ async def get_reader(request: Request) -> ProductReader:
     return reader_for(request.app)
 
 
+def _edge_responder(state: Any) -> Responder | None:
+    reader: Responder | None = state.fakestore_reader  # created by the first product read
+    return reader
+
+
 def install(app: FastAPI) -> None:
     app.state.fakestore_reader = None
     app.state.fakestore_cache = None
+    add_responder(app, _edge_responder)
 
     async def close(_app: FastAPI) -> None:
         reader: ProductReader | None = app.state.fakestore_reader

@@ -37,13 +37,14 @@ from vitrine.errors import UpstreamError, UpstreamUnavailable
 from vitrine.fakestore.client import FakeStoreClient, make_breaker
 from vitrine.kit.breaker import CircuitBreaker, CircuitOpen
 from vitrine.kit.cache import Cache
+from vitrine.kit.edge import EdgeAnswer, EdgeMemory
 from vitrine.kit.http import InvalidResponse, UpstreamStatusError
 from vitrine.observability.metrics import CACHE_EVENTS
 
 log = structlog.get_logger(__name__)
 
 CACHE_NAME = "fakestore"
-DEFAULT_STALE_TTL = 7 * 24 * 3600
+_HIT = CACHE_EVENTS.labels(CACHE_NAME, "hit")
 WAIT_POLL_SECONDS = 0.01
 DEFAULT_COPY_REFRESH_SECONDS = 600.0
 MAX_PERSIST_MEMO = 10_000
@@ -155,12 +156,14 @@ class ProductReader:
         self.persist_payload = persist
         self.breaker = breaker or make_breaker(fs)
         self.ttl = float(fs.cache_ttl)
-        self.stale_ttl = float(getattr(fs, "stale_ttl_seconds", DEFAULT_STALE_TTL))
-        self.stale_while_revalidate = bool(getattr(fs, "stale_while_revalidate", False))
+        self.stale_ttl = float(fs.stale_ttl_seconds)
+        self.stale_while_revalidate = fs.stale_while_revalidate
         backoff_total = sum(min(2.0, 0.1 * 2**n) for n in range(fs.max_retries))
         self.lock_ttl = fs.timeout_seconds * (fs.max_retries + 1) + backoff_total + 1.0
         self.clock = clock
         self._transport = transport
+        self.edge: EdgeMemory[str] = EdgeMemory()  # (path, query) -> cache key, learned from the routes
+        self.edge_hits = 0
         self._clients: dict[int, tuple[asyncio.AbstractEventLoop, FakeStoreClient]] = {}
         self._inflight: dict[str, asyncio.Future[Answer]] = {}
         self._db_inflight: dict[str, asyncio.Future[Stored | None]] = {}
@@ -234,13 +237,40 @@ class ProductReader:
                 self._persisted.pop(digest, None)
             log.exception("fakestore_persist_failed")
 
+    # -- the edge: a repeated read answered before routing (vitrine.kit.edge) -------------------------------------
+
+    def remember_edge(self, scope: Any, resource: Resource) -> None:
+        """Called by a product route that answered ``scope``: the same request may be answered at the edge."""
+        self.edge.remember(scope, resource.key)
+
+    async def edge_answer(self, scope: Any) -> EdgeAnswer | None:
+        """A fresh cache entry for a request a route answered before; anything else goes to the route."""
+        item = self.edge.recall(scope)
+        if item is None:
+            return None
+        key, route = item
+        entry = Entry.decode(await self.cache.aget(key))
+        if entry is None:
+            return None
+        age = entry.age(self.clock())
+        if age >= self.ttl:
+            return None
+        _HIT.inc()
+        self.edge_hits += 1
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"x-vitrine-source", Source.cache.value.encode("ascii")),
+            (b"age", b"%d" % int(age)),
+        ]
+        return EdgeAnswer(entry.status, entry.body, headers, route)
+
     # -- the read path ---------------------------------------------------------------------------------------
 
     async def read(self, resource: Resource) -> Answer:
         entry = Entry.decode(await self.cache.aget(resource.key))
         now = self.clock()
         if entry is not None and entry.age(now) < self.ttl:
-            CACHE_EVENTS.labels(CACHE_NAME, "hit").inc()
+            _HIT.inc()
             return Answer(entry.status, entry.body, Source.cache, int(entry.age(now)))
         if entry is not None and self.stale_while_revalidate:
             CACHE_EVENTS.labels(CACHE_NAME, "stale").inc()

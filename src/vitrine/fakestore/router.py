@@ -11,7 +11,7 @@ import asyncio
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from starlette.background import BackgroundTask
 
@@ -20,7 +20,7 @@ from vitrine.deps import SessionDep
 from vitrine.errors import AppError, NotFound, error_responses
 from vitrine.fakestore import resources, service
 from vitrine.fakestore.install import get_reader
-from vitrine.fakestore.reader import Answer, ProductReader
+from vitrine.fakestore.reader import Answer, ProductReader, Resource, Source
 from vitrine.fakestore.schemas import (
     MAX_ID,
     CategoryList,
@@ -67,12 +67,21 @@ def respond(reader: ProductReader, answer: Answer) -> Response:
     )
 
 
-async def _list(reader: ProductReader, category: str | None, limit: int | None, sort: ProductSort) -> Response:
-    return respond(reader, await reader.read(resources.product_list(category, limit, sort)))
+async def _read(request: Request, reader: ProductReader, resource: Resource) -> Response:
+    answer = await reader.read(resource)
+    if answer.source is Source.cache:
+        reader.remember_edge(request.scope, resource)  # the same request can now be answered before routing
+    return respond(reader, answer)
 
 
-async def _detail(reader: ProductReader, product_id: int) -> Response:
-    return respond(reader, await reader.read(resources.product_detail(product_id)))
+async def _list(
+    request: Request, reader: ProductReader, category: str | None, limit: int | None, sort: ProductSort
+) -> Response:
+    return await _read(request, reader, resources.product_list(category, limit, sort))
+
+
+async def _detail(request: Request, reader: ProductReader, product_id: int) -> Response:
+    return await _read(request, reader, resources.product_detail(product_id))
 
 
 @router.get(
@@ -82,11 +91,11 @@ async def _detail(reader: ProductReader, product_id: int) -> Response:
     responses={200: {"headers": SOURCE_HEADERS}, **READ_ERRORS},
 )
 async def list_products(
-    reader: ReaderDep, category: CategoryQ = None, limit: LimitQ = None, sort: SortQ = ProductSort.asc
+    request: Request, reader: ReaderDep, category: CategoryQ = None, limit: LimitQ = None, sort: SortQ = ProductSort.asc
 ) -> Response:
     """FakeStore products, optionally of one category, limited and sorted by id. Served from the cache, the
     upstream, or (when FakeStore fails) the stale cache or the database copy — see `X-Vitrine-Source`."""
-    return await _list(reader, category, limit, sort)
+    return await _list(request, reader, category, limit, sort)
 
 
 @router.get(
@@ -95,9 +104,9 @@ async def list_products(
     response_model=ProductRead,
     responses={200: {"headers": SOURCE_HEADERS}, **READ_ERRORS},
 )
-async def get_product(reader: ReaderDep, product_id: ProductId) -> Response:
+async def get_product(request: Request, reader: ReaderDep, product_id: ProductId) -> Response:
     """One FakeStore product (404 when FakeStore does not know the id)."""
-    return await _detail(reader, product_id)
+    return await _detail(request, reader, product_id)
 
 
 @router.get(
@@ -106,9 +115,9 @@ async def get_product(reader: ReaderDep, product_id: ProductId) -> Response:
     response_model=CategoryList,
     responses={200: {"headers": SOURCE_HEADERS}, **error_responses(502, 503)},
 )
-async def list_categories(reader: ReaderDep) -> Response:
+async def list_categories(request: Request, reader: ReaderDep) -> Response:
     """FakeStore's category names."""
-    return respond(reader, await reader.read(resources.categories()))
+    return await _read(request, reader, resources.categories())
 
 
 @router.get(
@@ -119,10 +128,10 @@ async def list_categories(reader: ReaderDep) -> Response:
     deprecated=True,
 )
 async def list_products_legacy(
-    reader: ReaderDep, category: CategoryQ = None, limit: LimitQ = None, sort: SortQ = ProductSort.asc
+    request: Request, reader: ReaderDep, category: CategoryQ = None, limit: LimitQ = None, sort: SortQ = ProductSort.asc
 ) -> Response:
     """Alias of `GET /api/v1/fakestore/products`, kept for older clients."""
-    return await _list(reader, category, limit, sort)
+    return await _list(request, reader, category, limit, sort)
 
 
 @router.get(
@@ -132,9 +141,9 @@ async def list_products_legacy(
     responses={200: {"headers": SOURCE_HEADERS}, **READ_ERRORS},
     deprecated=True,
 )
-async def get_product_legacy(reader: ReaderDep, product_id: ProductId) -> Response:
+async def get_product_legacy(request: Request, reader: ReaderDep, product_id: ProductId) -> Response:
     """Alias of `GET /api/v1/fakestore/products/{product_id}`, kept for older clients."""
-    return await _detail(reader, product_id)
+    return await _detail(request, reader, product_id)
 
 
 # -- favorites -------------------------------------------------------------------------------------------------

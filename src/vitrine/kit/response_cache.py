@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from vitrine.db import SessionFactory
-from vitrine.kit.routes import route_template
+from vitrine.kit.edge import EdgeAnswer, EdgeMemory, request_header
 
 VersionReader = Callable[[Session], Hashable]
 logger = logging.getLogger(__name__)
@@ -61,8 +61,8 @@ class ResponseCache:
         self._checked_at = float("-inf")
         self._lock: asyncio.Lock | None = None
         self._refresh: asyncio.Task[None] | None = None
-        # (path, raw query string) -> (version, entry, route template): what the edge middleware answers from.
-        self._edge: OrderedDict[tuple[str, bytes], tuple[Hashable, CachedResponse, str]] = OrderedDict()
+        # (path, raw query string) -> the (version, entry) a route answered it with: what the edge answers from.
+        self._edge: EdgeMemory[tuple[Hashable, CachedResponse]] = EdgeMemory(max_entries)
         self.hits = 0
         self.misses = 0
         self.edge_hits = 0
@@ -157,34 +157,27 @@ class ResponseCache:
             return Response(status_code=304, headers=headers)
         return Response(content=entry.body, media_type="application/json", headers=headers)
 
-    # -- edge: answering a repeated request before routing -------------------------------------------------------
+    # -- edge: answering a repeated request before routing (vitrine.kit.edge) -------------------------------------
     def _remember_edge(self, scope: Any, version: Hashable, entry: CachedResponse) -> None:
-        key = (scope["path"], scope["query_string"])
-        self._edge[key] = (version, entry, route_template(scope))
-        self._edge.move_to_end(key)
-        if len(self._edge) > self._max_entries:
-            self._edge.popitem(last=False)
+        self._edge.remember(scope, (version, entry))
 
-    def edge_lookup(self, path: str, query_string: bytes) -> tuple[CachedResponse, str] | None:
+    async def edge_answer(self, scope: Any) -> EdgeAnswer | None:
         """The response already given for exactly this path and query, if the data has not changed since.
 
-        The same request was validated and answered by its route before, so the bytes and the status are known;
-        answering it again skips routing, parameter validation and the dependency tree. Off with
-        ``version_ttl=0`` (every request then checks the data version first).
+        Off with ``version_ttl=0`` (every request then checks the data version first).
         """
-        item = self._edge.get((path, query_string))
+        item = self._edge.recall(scope)
         if item is None:
             return None
-        version, entry, route = item
+        (version, entry), route = item
         if version is _UNKNOWN or version != self._known_version():
             return None
         self.edge_hits += 1
-        return entry, route
-
-
-def etag_matches(header: str | None, etag: str) -> bool:
-    """Whether an ``If-None-Match`` header names ``etag`` (or is ``*``)."""
-    return _matches(header, etag)
+        headers = [(b"etag", entry.etag.encode("latin-1")), (b"cache-control", self._cache_control.encode("latin-1"))]
+        if_none_match = request_header(scope, b"if-none-match")
+        if if_none_match is not None and _matches(if_none_match.decode("latin-1"), entry.etag):
+            return EdgeAnswer(304, b"", headers, route)
+        return EdgeAnswer(200, entry.body, [*headers, (b"content-type", b"application/json")], route)
 
 
 def _matches(header: str | None, etag: str) -> bool:
