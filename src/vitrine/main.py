@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from vitrine import __version__
@@ -82,6 +83,14 @@ def create_app(settings: Settings | None = None, *, session_factory: SessionFact
     app.state.shutdown_hooks = []
     install_error_handlers(app)
     _include_routers(app)
+    if settings.cors_origins:  # outermost, so preflight requests are answered before anything else
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "X-Vitrine-Source", "Age", "ETag", "Retry-After", "Location"],
+        )
     return app
 
 

@@ -257,3 +257,27 @@ def test_nul_character_in_a_filter_is_never_a_server_error(client: TestClient, m
     if r.status_code == 422:
         assert r.json()["error"] == "ValidationError"
     assert client.get(f"{API}/books").json()["total"] == 1  # the failed query left the unit of work usable
+
+
+def test_cors_is_off_unless_origins_are_configured(
+    client: TestClient, settings: Any, session_factory: Any, make_book: Any
+) -> None:
+    origin = {"Origin": "https://panel.example.com"}
+    assert "access-control-allow-origin" not in client.get(f"{API}/books", headers=origin).headers
+    from vitrine.main import create_app
+
+    allowed = settings.model_copy(update={"cors_origins": ["https://panel.example.com"]})
+    with TestClient(create_app(allowed, session_factory=session_factory)) as cors_client:
+        r = cors_client.get(f"{API}/books", headers=origin)
+        assert r.headers["access-control-allow-origin"] == "https://panel.example.com"
+        preflight = cors_client.options(
+            f"{API}/books",
+            headers={
+                **origin,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
+        assert preflight.status_code == 200
+        other = cors_client.get(f"{API}/books", headers={"Origin": "https://evil.example.com"})
+        assert "access-control-allow-origin" not in other.headers

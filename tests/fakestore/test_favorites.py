@@ -9,11 +9,13 @@ import pytest
 import sqlalchemy.exc
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vitrine.config import Settings
 from vitrine.jobs.service import run_inline
 from vitrine.kit.cache import Cache
+from vitrine.models.audit_event import AuditEvent
 from vitrine.models.favorite import Favorite
 from vitrine.models.user import User
 from vitrine.sandbox.fakestore import FakeStoreServer
@@ -121,7 +123,7 @@ def test_favorites_list_survives_an_outage_with_unresolvable_products(
 
 
 def test_no_idor_someone_elses_favorites_are_404(
-    api: TestClient, fs_settings: Settings, alice: User, bob: User, admin: User
+    api: TestClient, fs_settings: Settings, alice: User, bob: User, admin: User, session: Session
 ) -> None:
     as_alice, as_bob, as_admin = (auth(fs_settings, u) for u in (alice, bob, admin))
     assert api.post(FAVORITES, json={"product_id": 1}, headers=as_alice).status_code == 201
@@ -142,6 +144,8 @@ def test_no_idor_someone_elses_favorites_are_404(
     assert api.delete(f"/api/v1/users/{alice.id}/favorites/2", headers=as_admin).status_code == 404
     assert api.delete(f"/api/v1/users/{alice.id}/favorites/1", headers=as_admin).status_code == 204
     assert api.get(FAVORITES, headers=as_alice).json()["total"] == 0
+    events = session.scalars(select(AuditEvent).where(AuditEvent.action == "admin.favorite.deleted")).all()
+    assert [(e.actor_id, e.target, e.detail) for e in events] == [(admin.id, f"user:{alice.id}", {"product_id": 1})]
 
 
 def test_the_database_enforces_one_row_per_user_and_product(session: Session, alice: User) -> None:

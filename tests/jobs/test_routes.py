@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vitrine.models.audit_event import AuditEvent
 from vitrine.models.job_run import JobRun
 from vitrine.models.scrape_run import ScrapeRun
 from vitrine.models.user import User
@@ -48,6 +49,8 @@ def test_trigger_runs_a_crawl_and_status_shows_it(
     assert client.get(f"/api/v1/scraping/status/{body['job_id']}", headers=headers).json() == job
     run = session.scalars(select(ScrapeRun).where(ScrapeRun.job_id == body["job_id"])).one()
     assert run.status == "succeeded"
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "admin.scraping.triggered")).one()
+    assert (event.actor_id, event.target) == (admin.id, f"job:{body['job_id']}")
 
 
 def test_second_trigger_while_a_crawl_is_active_is_409(
@@ -142,3 +145,6 @@ def test_cancel(client: TestClient, session: Session, make_account: Account) -> 
     refused = client.post(f"/api/v1/jobs/{done.id}/cancel", headers=headers)
     assert refused.status_code == 409
     assert refused.json()["detail"]["status"] == "succeeded"
+    events = session.scalars(select(AuditEvent).where(AuditEvent.action == "jobs.cancelled")).all()
+    assert sorted(e.target or "" for e in events) == sorted([f"job:{queued.id}", f"job:{running.id}"])
+    assert {e.actor_id for e in events} == {owner.id}

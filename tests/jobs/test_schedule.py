@@ -101,7 +101,10 @@ def test_scheduled_crawl_is_skipped_while_one_is_active(session_factory: Session
 def test_cleanup_deletes_old_records_only(
     session_factory: SessionFactory, session: Session, settings: Settings
 ) -> None:
+    from vitrine.models.ml_prediction_log import MLPredictionLog
+    from vitrine.models.refresh_token import RefreshToken
     from vitrine.models.request_log import RequestLog
+    from vitrine.models.user import User
 
     old = utcnow() - timedelta(days=settings.jobs.retention_days + 1)
     recent = utcnow() - timedelta(days=1)
@@ -113,6 +116,16 @@ def test_cleanup_deletes_old_records_only(
     session.add(AuditEvent(action="recent", created_at=recent))
     for when in (old, recent):
         session.add(RequestLog(created_at=when, method="GET", route="/api/v1/books", status=200, duration_ms=1.0))
+        session.add(
+            MLPredictionLog(
+                created_at=when, model_name="svm", model_version=1, features={}, predicted_rating=3, confidence=0.5
+            )
+        )
+    user = User(username="u", username_normalized="u", email="u@example.com", password_hash="x")
+    session.add(user)
+    session.flush()
+    for expires, family in ((utcnow() - timedelta(minutes=1), "expired"), (utcnow() + timedelta(days=1), "valid")):
+        session.add(RefreshToken(user_id=user.id, family_id=family, token_hash=family * 4, expires_at=expires))
     session.commit()
 
     job = run_inline(session_factory, settings, "jobs.cleanup")
@@ -121,12 +134,16 @@ def test_cleanup_deletes_old_records_only(
     assert job.result["job_runs_deleted"] == 3
     assert job.result["audit_events_deleted"] == 1
     assert job.result["request_logs_deleted"] == 1
+    assert job.result["prediction_logs_deleted"] == 1
+    assert job.result["refresh_tokens_purged"] == 1
     assert job.result["retention_days"] == settings.jobs.retention_days
     session.expire_all()
     remaining = session.scalars(select(JobRun.status).order_by(JobRun.status)).all()
     assert remaining == ["running", "succeeded", "succeeded"]  # the recent one, the running one, this clean-up
     assert session.scalars(select(AuditEvent.action)).all() == ["recent"]
     assert session.scalar(select(func.count()).select_from(RequestLog)) == 1
+    assert session.scalar(select(func.count()).select_from(MLPredictionLog)) == 1
+    assert session.scalars(select(RefreshToken.family_id)).all() == ["valid"]
 
 
 def test_cleanup_retention_can_be_given(session_factory: SessionFactory, session: Session, settings: Settings) -> None:

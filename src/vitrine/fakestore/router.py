@@ -15,6 +15,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, R
 from fastapi.concurrency import run_in_threadpool
 from starlette.background import BackgroundTask
 
+from vitrine.auth.audit import record, request_meta
 from vitrine.auth.deps import CurrentUser
 from vitrine.deps import SessionDep
 from vitrine.errors import AppError, NotFound, error_responses
@@ -256,11 +257,27 @@ async def list_user_favorites(
     responses=error_responses(401, 404, 422),
 )
 async def remove_user_favorite(
-    session: SessionDep, user: CurrentUser, user_id: Annotated[int, Path(ge=1, le=2_147_483_647)], product_id: ProductId
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    user_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
+    product_id: ProductId,
 ) -> Response:
     """Remove one of a user's favorites: administrators for anyone, a user only their own (else 404)."""
     if not _can_see(user, user_id):
         raise NotFound("User not found")
     await run_in_threadpool(service.require_user, session, user_id)
     await run_in_threadpool(service.remove_favorite, session, user_id, product_id)
+    if user.id != user_id:  # an administrator changing someone else's data
+        meta = request_meta(request)
+        await run_in_threadpool(
+            lambda: record(
+                session,
+                action="admin.favorite.deleted",
+                actor_id=user.id,
+                target=f"user:{user_id}",
+                detail={"product_id": product_id},
+                **meta,
+            )
+        )
     return Response(status_code=204)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy.orm import Session
 
+from vitrine.auth.audit import record, request_meta
 from vitrine.auth.deps import AdminUser, CurrentUser
 from vitrine.deps import SessionDep
 from vitrine.errors import NotFound, error_responses
@@ -52,8 +53,10 @@ def list_jobs(
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobRead, responses=error_responses(401, 404, 409, 422))
-def cancel_job(job_id: JobId, session: SessionDep, user: CurrentUser) -> JobRun:
+def cancel_job(request: Request, job_id: JobId, session: SessionDep, user: CurrentUser) -> JobRun:
     """Cancel a job (the requester or an admin): a queued job is cancelled at once, a running one stops at its
     next checkpoint (``cancel_requested`` is true until it does). 409 once it has finished."""
     visible_job(session, job_id, user)
-    return service.cancel_job(session, job_id)
+    job = service.cancel_job(session, job_id)
+    record(session, action="jobs.cancelled", actor_id=user.id, target=f"job:{job_id}", **request_meta(request))
+    return job

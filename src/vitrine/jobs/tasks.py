@@ -21,7 +21,8 @@ MAX_PROBE_STEP_SECONDS = 60.0
 
 @job("jobs.cleanup")
 def cleanup(ctx: JobContext) -> dict[str, Any]:
-    """Delete finished job records, request logs and audit events older than the retention period."""
+    """Delete finished job records, request logs, audit events and sampled prediction logs older than the
+    retention period, and refresh tokens past their expiry."""
     days = int(ctx.params.get("retention_days", ctx.settings.jobs.retention_days))
     cutoff = utcnow() - timedelta(days=days)
     counts: dict[str, Any] = {"retention_days": days, "cutoff": cutoff.isoformat()}
@@ -36,6 +37,14 @@ def cleanup(ctx: JobContext) -> dict[str, Any]:
         with session_scope(ctx.factory) as session:
             result = session.execute(delete(audit_event).where(audit_event.created_at < cutoff))
             counts["audit_events_deleted"] = int(result.rowcount)  # type: ignore[attr-defined]
+    delete_predictions = _optional_attr("vitrine.ml.repository", "delete_prediction_logs_before")
+    if delete_predictions is not None:
+        with session_scope(ctx.factory) as session:
+            counts["prediction_logs_deleted"] = int(delete_predictions(session, cutoff))
+    purge_tokens = _optional_attr("vitrine.auth.service", "purge_expired_refresh_tokens")
+    if purge_tokens is not None:  # expired refresh tokens can no longer be used: no retention period applies
+        with session_scope(ctx.factory) as session:
+            counts["refresh_tokens_purged"] = int(purge_tokens(session))
     ctx.progress(1, 1, "clean-up done")
     return counts
 

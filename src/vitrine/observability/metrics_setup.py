@@ -1,9 +1,10 @@
 """Prometheus in one process or many.
 
-One process (the default, ``vitrine serve`` with one worker, tests): metrics live in memory and ``/metrics``
+An app built without ``vitrine serve`` (tests, an embedding program): metrics live in memory and ``/metrics``
 renders the default registry. No environment variable is needed.
 
-Several processes (``vitrine serve --workers N``, Celery workers): prometheus_client's multiprocess mode. Each
+``vitrine serve`` (whatever its ``--workers``) and ``vitrine worker``: prometheus_client's multiprocess mode, so
+the same set-up holds for one process or many. Each
 process writes its samples to memory-mapped files in ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` merges the
 files of every process. The parent command calls :func:`prepare_multiprocess_dir` *before* it spawns workers, so
 the variable is in each child's environment before the child creates a metric. Layout::

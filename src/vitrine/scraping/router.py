@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Request, Response, status
 from pydantic import AnyHttpUrl, BaseModel, Field
 
+from vitrine.auth.audit import record, request_meta
 from vitrine.auth.deps import AdminUser, CurrentUser
 from vitrine.deps import SessionDep
 from vitrine.errors import Conflict, error_responses
@@ -63,6 +64,14 @@ def trigger_crawl(
                 "status_url": status_path(request, exc.job_id),
             }
         ) from None
+    record(
+        session,
+        action="admin.scraping.triggered",
+        actor_id=admin.id,
+        target=f"job:{job.id}",
+        detail=params or None,
+        **request_meta(request),
+    )
     url = status_path(request, job.id)
     response.headers["Location"] = url
     return JobAccepted(job_id=job.id, status=JobStatus(job.status), status_url=url)
