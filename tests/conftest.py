@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from vitrine.config import Environment, Settings
@@ -32,6 +32,27 @@ def require_service(name: str, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{name} is required in CI: {reason}")
     pytest.skip(f"{name} unavailable: {reason}")
+
+
+def schema_database_url(database_url: str, sqlite_dir: Path, schema: str) -> str:
+    """A migrated database of its own for code that commits for real (background threads, other processes): a
+    fresh PostgreSQL schema in the test database, or an SQLite file in ``sqlite_dir``."""
+    if database_url.startswith("postgresql"):
+        admin = make_engine(database_url, pool_size=1, max_overflow=0)
+        try:
+            with admin.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                conn.execute(text(f"CREATE SCHEMA {schema}"))
+        except Exception as exc:  # pragma: no cover - depends on the machine
+            require_service("PostgreSQL", str(exc))
+        finally:
+            admin.dispose()
+        url = make_url(database_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        own_url = url.render_as_string(hide_password=False)
+    else:
+        own_url = f"sqlite:///{sqlite_dir / (schema + '.db')}"
+    upgrade(own_url)
+    return own_url
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from vitrine.config import Settings
-from vitrine.db import SessionFactory
+from vitrine.db import SessionFactory, session_scope
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -24,15 +24,8 @@ async def get_session_factory(request: Request) -> SessionFactory:
 
 def get_session(request: Request) -> Iterator[Session]:  # sync on purpose: its teardown runs in the thread pool
     """One unit of work per request: commit on success, roll back on any error."""
-    session = request.app.state.session_factory()
-    try:
+    with session_scope(request.app.state.session_factory) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

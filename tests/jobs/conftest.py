@@ -16,28 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from tests.conftest import require_service, schema_database_url
 
 import vitrine.models  # noqa: F401  (registers every table, for the clean-up between tests)
 from vitrine.auth.tokens import TokenType, issue, new_family_id
 from vitrine.config import Environment, Settings
 from vitrine.db import Base, SessionFactory, make_engine, make_session_factory, session_scope
-from vitrine.migrate import upgrade
 from vitrine.models.job_run import JobRun
 from vitrine.models.user import User
 
 REDIS_URL = os.environ.get("VITRINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BG_SCHEMA = "jobs_bg"
 SECRET = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def require_service(name: str, reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{name} is required in CI: {reason}")
-    pytest.skip(f"{name} unavailable: {reason}")
 
 
 def wait_for(
@@ -94,22 +86,7 @@ def make_account(session: Session, settings: Settings) -> Callable[..., tuple[Us
 
 @pytest.fixture(scope="session")
 def bg_database_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    if database_url.startswith("postgresql"):
-        admin = make_engine(database_url, pool_size=1, max_overflow=0)
-        try:
-            with admin.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA IF EXISTS {BG_SCHEMA} CASCADE"))
-                conn.execute(text(f"CREATE SCHEMA {BG_SCHEMA}"))
-        except Exception as exc:  # pragma: no cover - depends on the machine
-            require_service("PostgreSQL", str(exc))
-        finally:
-            admin.dispose()
-        url = make_url(database_url).update_query_dict({"options": f"-csearch_path={BG_SCHEMA}"})
-        bg_url = url.render_as_string(hide_password=False)
-    else:
-        bg_url = f"sqlite:///{tmp_path_factory.mktemp('jobs-bg') / 'jobs.db'}"
-    upgrade(bg_url)
-    return bg_url
+    return schema_database_url(database_url, tmp_path_factory.mktemp("jobs-bg"), BG_SCHEMA)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ commits, for the tests where other threads or processes must see the data."""
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -13,20 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from tests.conftest import schema_database_url
 
 import vitrine.models  # noqa: F401  (every table, for the clean-up between tests)
 from vitrine.auth.testing import bearer_headers, make_account
 from vitrine.config import Environment, MLSettings, Settings
 from vitrine.db import Base, SessionFactory, make_engine, make_session_factory
-from vitrine.migrate import upgrade
 from vitrine.ml.training import LabeledBook, TrainingConfig, TrainingResult, train
 from vitrine.models import Book, Category
 from vitrine.models.user import Role
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 BG_SCHEMA = "ml_bg"
 SECRET = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
 
@@ -56,12 +53,6 @@ class TestMLSettings(MLSettings):
     __test__ = False
     prediction_log_sample_rate: float = 0.1
     train_n_jobs: int = 2
-
-
-def require_service(name: str, reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{name} is required in CI: {reason}")
-    pytest.skip(f"{name} unavailable: {reason}")
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
@@ -162,22 +153,7 @@ def admin_headers(session: Session, settings: Settings) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def bg_database_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    if database_url.startswith("postgresql"):
-        admin = make_engine(database_url, pool_size=1, max_overflow=0)
-        try:
-            with admin.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA IF EXISTS {BG_SCHEMA} CASCADE"))
-                conn.execute(text(f"CREATE SCHEMA {BG_SCHEMA}"))
-        except Exception as exc:  # pragma: no cover - depends on the machine
-            require_service("PostgreSQL", str(exc))
-        finally:
-            admin.dispose()
-        url = make_url(database_url).update_query_dict({"options": f"-csearch_path={BG_SCHEMA}"})
-        bg_url = url.render_as_string(hide_password=False)
-    else:
-        bg_url = f"sqlite:///{tmp_path_factory.mktemp('ml-bg') / 'ml.db'}"
-    upgrade(bg_url)
-    return bg_url
+    return schema_database_url(database_url, tmp_path_factory.mktemp("ml-bg"), BG_SCHEMA)
 
 
 @pytest.fixture(scope="session")
