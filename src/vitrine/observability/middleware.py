@@ -7,7 +7,7 @@ request log on, one tuple appended to a deque. Nothing here touches the database
 
 from __future__ import annotations
 
-from time import perf_counter, time
+from time import perf_counter, time_ns
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vitrine.kit.routes import route_template
 from vitrine.observability.context import accept_request_id, new_request_id, request_id_var
 from vitrine.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from vitrine.observability.request_log import RequestLogWriter
+from vitrine.observability.request_log import RequestLogWriter, make_row
 
 REQUEST_ID_HEADER = b"x-request-id"
 # Requests the request log leaves out (Prometheus scrapes every few seconds; they would drown the real traffic).
@@ -38,7 +38,7 @@ class ObservabilityMiddleware:
             return
 
         started = perf_counter()
-        wall = time()
+        wall_us = time_ns() // 1000
         request_id: str | None = None
         for name, value in scope["headers"]:
             if name == REQUEST_ID_HEADER:
@@ -66,10 +66,10 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
-            self._record(scope, state, status, perf_counter() - started, wall, request_id)
+            self._record(scope, state, status, perf_counter() - started, wall_us, request_id)
 
     def _record(
-        self, scope: Scope, state: dict[str, Any], status: int, duration: float, wall: float, request_id: str
+        self, scope: Scope, state: dict[str, Any], status: int, duration: float, wall_us: int, request_id: str
     ) -> None:
         method: str = scope["method"]
         if method not in _KNOWN_METHODS:
@@ -89,4 +89,6 @@ class ObservabilityMiddleware:
             if user_id is None:
                 # The auth dependency keeps the verified token claims on request.state.
                 user_id = getattr(state.get("token_claims"), "user_id", None)
-            writer.append((wall, method, route, status, duration * 1000.0, user_id, scope.get("client"), request_id))
+            writer.append(
+                make_row(wall_us, method, route, status, duration * 1000.0, user_id, scope.get("client"), request_id)
+            )

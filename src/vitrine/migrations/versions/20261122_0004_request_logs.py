@@ -32,11 +32,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("request_logs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_request_logs_created_at"), ["created_at"], unique=False)
-        batch_op.create_index("ix_request_logs_route_created_at", ["route", "created_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("request_logs", schema=None) as batch_op:
-        batch_op.drop_index("ix_request_logs_route_created_at")
         batch_op.drop_index(batch_op.f("ix_request_logs_created_at"))
     op.drop_table("request_logs")
