@@ -67,10 +67,6 @@ class ResponseCache:
         self.misses = 0
         self.edge_hits = 0
 
-    @property
-    def cache_control(self) -> str:
-        return self._cache_control
-
     def invalidate(self) -> None:
         """Forget everything now (used after this process changes the data): the next request re-reads the version."""
         self._entries.clear()
@@ -151,16 +147,13 @@ class ResponseCache:
             self.hits += 1
             self._entries.move_to_end(full_key)
         if self._version == version and self._version_ttl > 0:
-            self._remember_edge(request.scope, version, entry)
+            self._edge.remember(request.scope, (version, entry))
         headers = {"ETag": entry.etag, "Cache-Control": self._cache_control}
         if _matches(request.headers.get("if-none-match"), entry.etag):
             return Response(status_code=304, headers=headers)
         return Response(content=entry.body, media_type="application/json", headers=headers)
 
     # -- edge: answering a repeated request before routing (vitrine.kit.edge) -------------------------------------
-    def _remember_edge(self, scope: Any, version: Hashable, entry: CachedResponse) -> None:
-        self._edge.remember(scope, (version, entry))
-
     async def edge_answer(self, scope: Any) -> EdgeAnswer | None:
         """The response already given for exactly this path and query, if the data has not changed since.
 
