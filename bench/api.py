@@ -1,9 +1,11 @@
 """Load the books API with one server worker and compare it with a bare FastAPI endpoint, in the same run.
 
-    python bench/api.py [--duration 8] [--books 1000]
+    python bench/api.py [--duration 8] [--books 1000] [--log-rounds 6] [--log-only]
 
 Prints req/s, p50, p99 and errors at 32 and 256 connections for GET /api/v1/books, /books/{id},
-/books/search, /stats/overview and the bare endpoint, then the request log's cost (on vs off).
+/books/search, /stats/overview and the bare endpoint, then the request log's cost: two servers, logging on and
+off, measured in alternating rounds, at 32 connections (saturation: the cost shows as lost throughput, and so as
+a longer queue and a higher median) and at 1 connection (what it adds to one request's own latency).
 """
 
 from __future__ import annotations
@@ -67,11 +69,23 @@ def serve_cmd(port: int) -> list[str]:
     return [PYTHON, "-m", "vitrine", "serve", "--port", str(port), "--workers", "1", "--no-migrate"]
 
 
+def measure_bare(results: dict[tuple[str, int], WrkResult], duration: int) -> None:
+    """The baseline: a bare FastAPI app answering a constant list of 20 books."""
+    port = free_port()
+    cmd = [PYTHON, "-m", "uvicorn", "baseline_app:app", "--app-dir", str(Path(__file__).parent), "--port", str(port)]
+    cmd += ["--workers", "1", "--log-level", "warning", "--no-access-log"]
+    with process(cmd, ready_url=f"http://127.0.0.1:{port}/books"):
+        for conns in (32, 256):
+            run_wrk(f"http://127.0.0.1:{port}/books", conns, 2)  # warm-up
+            results[("bare", conns)] = run_wrk(f"http://127.0.0.1:{port}/books", conns, duration)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
     parser.add_argument("--books", type=int, default=1000)
-    parser.add_argument("--log-rounds", type=int, default=3, help="alternating on/off rounds for the request log")
+    parser.add_argument("--log-rounds", type=int, default=6, help="alternating on/off rounds for the request log")
+    parser.add_argument("--log-only", action="store_true", help="measure only the request log's cost")
     args = parser.parse_args()
     require_wrk()
 
@@ -86,31 +100,12 @@ def main() -> None:
     }
 
     results: dict[tuple[str, int], WrkResult] = {}
-    base_port = free_port()
-    baseline_cmd = [
-        PYTHON,
-        "-m",
-        "uvicorn",
-        "baseline_app:app",
-        "--app-dir",
-        str(Path(__file__).parent),
-        "--port",
-        str(base_port),
-        "--workers",
-        "1",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    with process(baseline_cmd, ready_url=f"http://127.0.0.1:{base_port}/books"):
-        for conns in (32, 256):
-            run_wrk(f"http://127.0.0.1:{base_port}/books", conns, 2)  # warm-up
-            results[("bare", conns)] = run_wrk(f"http://127.0.0.1:{base_port}/books", conns, args.duration)
+    if not args.log_only:
+        measure_bare(results, args.duration)
 
-    # The request log's cost: two servers, logging on and off, measured in alternation so that drift in the
-    # machine's speed during the run falls on both alike; the median of the rounds is reported.
-    on_rows: list[WrkResult] = []
-    off_rows: list[WrkResult] = []
+    # The request log's cost: two servers, logging on and off, measured in alternating rounds so that drift in the
+    # machine's speed during the run falls on both alike; paired rounds give a ratio each, and the median is kept.
+    log_rounds: dict[int, list[tuple[WrkResult, WrkResult]]] = {32: [], 1: []}
     on_port, off_port = free_port(), free_port()
     with (
         process(
@@ -128,32 +123,44 @@ def main() -> None:
         off_url = f"http://127.0.0.1:{off_port}/api/v1/books"
         for base in (on_url, off_url):
             run_wrk(base, 32, 2)  # warm-up
-        for label, path, lua in ENDPOINTS:
-            for conns in (32, 256):
-                run_wrk(f"http://127.0.0.1:{on_port}{path}", conns, 2, lua=lua)  # warm-up
-                results[(label, conns)] = run_wrk(f"http://127.0.0.1:{on_port}{path}", conns, args.duration, lua=lua)
-        for _ in range(args.log_rounds):
-            on_rows.append(run_wrk(on_url, 32, args.duration))
-            off_rows.append(run_wrk(off_url, 32, args.duration))
+        if not args.log_only:
+            for label, path, lua in ENDPOINTS:
+                for conns in (32, 256):
+                    url = f"http://127.0.0.1:{on_port}{path}"
+                    run_wrk(url, conns, 2, lua=lua)  # warm-up
+                    results[(label, conns)] = run_wrk(url, conns, args.duration, lua=lua)
+        for n in range(args.log_rounds):
+            for conns, threads in ((32, 2), (1, 1)):
+                # Alternate which server goes first, so neither always follows the other's load.
+                order = (on_url, off_url) if n % 2 == 0 else (off_url, on_url)
+                measured = {url: run_wrk(url, conns, args.duration, threads=threads) for url in order}
+                log_rounds[conns].append((measured[on_url], measured[off_url]))
 
     print(f"\nbooks={args.books} duration={args.duration}s per row, 1 uvicorn worker, wrk 2 threads\n")
-    for conns in (32, 256):
-        print(f"-- {conns} connections")
-        print(HEADER)
-        bare = results[("bare", conns)]
-        print(bare.row("bare FastAPI, constant 20 books", bare))
-        for label, _, _ in ENDPOINTS:
-            print(results[(label, conns)].row(label, bare))
-        print()
-    print(f"-- request log cost, GET /api/v1/books at 32 connections, {args.log_rounds} alternating rounds")
-    print(HEADER)
-    for n, (on_row, off_row) in enumerate(zip(on_rows, off_rows, strict=True), 1):
-        print(off_row.row(f"round {n}: request log off"))
-        print(on_row.row(f"round {n}: request log on"))
-    on_p50 = statistics.median(r.p50_ms for r in on_rows)
-    off_p50 = statistics.median(r.p50_ms for r in off_rows)
-    overhead = (on_p50 - off_p50) / off_p50 * 100 if off_p50 else 0.0
-    print(f"median p50: off {off_p50:.2f} ms, on {on_p50:.2f} ms -> request log overhead {overhead:+.1f}%")
+    if not args.log_only:
+        for conns in (32, 256):
+            print(f"-- {conns} connections")
+            print(HEADER)
+            bare = results[("bare", conns)]
+            print(bare.row("bare FastAPI, constant 20 books", bare))
+            for label, _, _ in ENDPOINTS:
+                print(results[(label, conns)].row(label, bare))
+            print()
+    for conns, pairs in log_rounds.items():
+        print(f"-- request log cost, GET /api/v1/books at {conns} connection(s), {len(pairs)} alternating rounds")
+        print(HEADER + "   p50 on/off")
+        for n, (on_row, off_row) in enumerate(pairs, 1):
+            print(off_row.row(f"round {n}: request log off"))
+            print(on_row.row(f"round {n}: request log on") + f"   {on_row.p50_ms / off_row.p50_ms - 1:+7.1%}")
+        on_p50 = statistics.median(on.p50_ms for on, _ in pairs)
+        off_p50 = statistics.median(off.p50_ms for _, off in pairs)
+        p50_ratio = statistics.median(on.p50_ms / off.p50_ms for on, off in pairs)
+        rps_ratio = statistics.median(on.rps / off.rps for on, off in pairs)
+        print(
+            f"median p50: off {off_p50:.3f} ms, on {on_p50:.3f} ms; median of paired rounds: "
+            f"p50 {p50_ratio - 1:+.1%}, throughput {rps_ratio - 1:+.1%}  -> request log adds {p50_ratio - 1:+.1%} "
+            "to the median latency\n"
+        )
 
 
 if __name__ == "__main__":

@@ -95,12 +95,12 @@ class MLSettings(BaseModel):
 
 class ObservabilitySettings(BaseModel):
     request_log: bool = True
-    request_log_flush_seconds: float = 1.0
-    request_log_batch_size: int = 2000
+    request_log_flush_seconds: float = Field(default=1.0, gt=0)  # the longest a logged row waits to be written
+    request_log_batch_size: int = Field(default=2000, ge=1)  # rows per transaction; a full batch wakes the writer
     json_logs: bool | None = None  # None: JSON outside development
     metrics_dir: str = "./var/prometheus"  # multiprocess metric files of `vitrine serve` and `vitrine worker`
     metrics_token: SecretStr | None = None  # when set, GET /metrics needs `Authorization: Bearer <token>`
-    request_log_max_queue: int = 50_000
+    request_log_max_queue: int = Field(default=50_000, ge=1)  # rows waiting per process; beyond, new rows are dropped
     worker_metrics_port: int = 0  # a Celery worker's own /metrics port (0 = off)
     ready_timeout_seconds: float = 2.0
     log_level: str = "INFO"

@@ -10,8 +10,6 @@ from vitrine.observability.metrics_setup import mark_current_process_dead
 from vitrine.observability.middleware import ObservabilityMiddleware
 from vitrine.observability.request_log import RequestLogWriter
 
-DEFAULT_MAX_QUEUE = 50_000
-
 
 def build_writer(app: FastAPI, settings: Settings) -> RequestLogWriter | None:
     options = settings.observability
@@ -21,7 +19,7 @@ def build_writer(app: FastAPI, settings: Settings) -> RequestLogWriter | None:
         app.state.session_factory,
         batch_size=options.request_log_batch_size,
         flush_seconds=options.request_log_flush_seconds,
-        max_queue=int(getattr(options, "request_log_max_queue", DEFAULT_MAX_QUEUE)),
+        max_queue=options.request_log_max_queue,
     )
 
 
