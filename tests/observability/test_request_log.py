@@ -250,5 +250,6 @@ def test_the_database_stores_the_time_exactly_as_the_orm_would(
     rows = {r.request_id: r for r in session.scalars(select(RequestLog).where(RequestLog.route == "/w"))}
     assert rows["writer"].created_at == rows["orm"].created_at == when
     assert rows["writer"].user_id == 7
+    assert rows["writer"].client_ip is None  # no client address: NULL, not an empty string
     raw = dict(session.execute(text("SELECT request_id, created_at FROM request_logs WHERE route = '/w'")).all())
-    assert raw["writer"] == raw["orm"]  # the same stored form (text on SQLite), so SQL comparisons agree
+    assert raw["writer"] == raw["orm"]  # the same stored form (integer µs on SQLite), so SQL comparisons agree

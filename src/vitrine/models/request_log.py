@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, Float, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vitrine.db import Base
-from vitrine.models.types import UTCDateTime
+from vitrine.models.types import UTCMicros
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key (the table grows fast).
 _BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -18,7 +18,7 @@ class RequestLog(Base):
     __tablename__ = "request_logs"
 
     id: Mapped[int] = mapped_column(_BigId, primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCMicros(), index=True)  # integer µs on SQLite
     method: Mapped[str] = mapped_column(String(10))
     # The route template (``/api/v1/books/{book_id}``), never the raw path: bounded cardinality, no ids or PII.
     route: Mapped[str] = mapped_column(String(300))

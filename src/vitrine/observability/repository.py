@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, case, cast, delete, extract, func, or_, select
+from sqlalchemy import BigInteger, ColumnElement, case, cast, delete, extract, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from vitrine.models.request_log import RequestLog
@@ -39,8 +39,8 @@ def _bucket_index(session: Session, seconds: int) -> ColumnElement[int]:
     """Index of the time bucket of each row: floor(unix time / seconds), on the session's dialect."""
     if session.get_bind().dialect.name == "postgresql":
         return cast(func.floor(extract("epoch", RequestLog.created_at) / seconds), BigInteger)
-    # SQLite stores the UTC time as text; strftime('%s') turns it into unix seconds.
-    return cast(func.strftime("%s", RequestLog.created_at), Integer) // seconds
+    # SQLite stores the time as microseconds since the epoch (UTCMicros).
+    return type_coerce(RequestLog.created_at, BigInteger()) // (seconds * 1_000_000)
 
 
 def request_stats(

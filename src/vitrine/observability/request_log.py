@@ -31,9 +31,11 @@ from vitrine.observability.metrics import REQUEST_LOG_ROWS
 
 log = structlog.get_logger(__name__)
 
-# Ready to bind (see make_row): (start in unix microseconds, method, route template, status, duration ms, user id,
-# client address, request id)
-Row = tuple[int, str, str, int, float, int | None, str | None, str]
+# Ready to bind (see make_row): (start in unix microseconds, method, route template, status, duration ms, user id or
+# 0, client address or "", request id). Absent values travel as 0 and "" and become NULL in the INSERT itself:
+# CPython's sqlite3 binds None through its adapter look-up, ~17 times the cost of binding an int (~0.3 µs each,
+# with the GIL held), and most requests have no user.
+Row = tuple[int, str, str, int, float, int, str, str]
 
 _ERROR_LOG_INTERVAL = 60.0
 _MAX_CLIENT_LENGTH = 64
@@ -66,39 +68,39 @@ def make_row(
         route,
         status,
         duration_ms,
-        user_id if type(user_id) is int else None,
-        str(client[0])[:_MAX_CLIENT_LENGTH] if client else None,
+        user_id if type(user_id) is int else 0,
+        str(client[0])[:_MAX_CLIENT_LENGTH] if client else "",
         request_id,
     )
 
 
 def _as_params(row: Row) -> dict[str, Any]:
-    return dict(zip(_COLUMNS, (datetime.fromtimestamp(row[0] / 1e6, UTC), *row[1:]), strict=True))
+    started_us, method, route, status, duration_ms, user_id, client_ip, request_id = row
+    when = datetime.fromtimestamp(started_us / 1e6, UTC)
+    values = (when, method, route, status, duration_ms, user_id or None, client_ip or None, request_id)
+    return dict(zip(_COLUMNS, values, strict=True))
 
 
 # How a batch is written. The writer thread does no Python work per row: rows arrive ready to bind (``make_row``),
-# a batch is flattened in C (``itertools.chain``) and sent as one multi-row INSERT per chunk, in which the database
-# itself turns the microseconds into the stored time, in exactly the form the ORM writes. Measured with
-# bench/api.py: encoding each row in this thread (a few Python calls) cost ~10% of the API's throughput and doubled
-# its p99, because every time this thread takes the GIL the event loop waits; one statement per row (executemany)
-# cost more still.
+# a batch is flattened in C (``itertools.chain``) and sent as one multi-row INSERT per chunk. The time travels as
+# microseconds since the epoch, which is how SQLite stores it (``UTCMicros``); PostgreSQL turns it into a
+# timestamptz itself. Measured with bench/api.py: encoding each row in this thread (a few Python calls) cost ~10%
+# of the API's throughput and doubled its p99, because every time this thread takes the GIL the event loop waits;
+# one statement per row (executemany) cost more still.
 _COLUMNS = ("created_at", "method", "route", "status", "duration_ms", "user_id", "client_ip", "request_id")
 _NAMES = ", ".join(_COLUMNS)
+_INSERT = f"INSERT INTO {_TABLE.name} ({_NAMES}) VALUES "
 
 
 @lru_cache(maxsize=16)
 def _sqlite_sql(rows: int) -> str:
-    # SQLite names the columns of a VALUES list column1, column2, ...; integer division keeps whole seconds.
-    stamp = "strftime('%Y-%m-%d %H:%M:%S', column1 / 1000000, 'unixepoch') || printf('.%06d', column1 % 1000000)"
-    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
-    rest = ", ".join(f"column{n}" for n in range(2, len(_COLUMNS) + 1))
-    return f"INSERT INTO {_TABLE.name} ({_NAMES}) SELECT {stamp}, {rest} FROM (VALUES {values})"
+    return _INSERT + ", ".join(["(?, ?, ?, ?, ?, NULLIF(?, 0), NULLIF(?, ''), ?)"] * rows)
 
 
 @lru_cache(maxsize=16)
 def _postgresql_sql(rows: int) -> str:
-    one = "(TIMESTAMPTZ 'epoch' + %s * INTERVAL '1 microsecond', %s, %s, %s, %s, %s, %s, %s)"
-    return f"INSERT INTO {_TABLE.name} ({_NAMES}) VALUES " + ", ".join([one] * rows)
+    one = "(TIMESTAMPTZ 'epoch' + %s * INTERVAL '1 microsecond', %s, %s, %s, %s, NULLIF(%s, 0), NULLIF(%s, ''), %s)"
+    return _INSERT + ", ".join([one] * rows)
 
 
 _STATEMENTS: dict[tuple[str, str], Callable[[int], str]] = {
