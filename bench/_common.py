@@ -41,7 +41,9 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def process(cmd: list[str], env: dict[str, str] | None = None, ready_url: str | None = None) -> Iterator[None]:
+def process(
+    cmd: list[str], env: dict[str, str] | None = None, ready_url: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
         cmd,
         env={**os.environ, **(env or {})},
@@ -58,7 +60,7 @@ def process(cmd: list[str], env: dict[str, str] | None = None, ready_url: str | 
                 _signal_group(proc, signal.SIGKILL)
                 err = proc.stderr.read().decode() if proc.stderr else ""
                 raise RuntimeError(f"{' '.join(cmd)} failed to start:\n{err[-3000:]}") from None
-        yield
+        yield proc
     finally:
         _signal_group(proc, signal.SIGTERM)
         try:
@@ -66,6 +68,16 @@ def process(cmd: list[str], env: dict[str, str] | None = None, ready_url: str | 
         except subprocess.TimeoutExpired:
             _signal_group(proc, signal.SIGKILL)
             proc.wait()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system, all threads) a process has used so far; None where /proc is not available."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After the command name: state is field 3, utime and stime are fields 14 and 15 (1-based, man 5 proc).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import HEADER, PYTHON, WrkResult, free_port, process, require_wrk, run_wrk
+from _common import HEADER, PYTHON, WrkResult, cpu_seconds, free_port, process, require_wrk, run_wrk
 
 ID_SCRIPT = """
 counter = 0
@@ -80,6 +80,63 @@ def measure_bare(results: dict[tuple[str, int], WrkResult], duration: int) -> No
             results[("bare", conns)] = run_wrk(f"http://127.0.0.1:{port}/books", conns, duration)
 
 
+def server_env(env: dict[str, str], tmp: Path, name: str, request_log: bool) -> dict[str, str]:
+    return {
+        **env,
+        "VITRINE_OBSERVABILITY__REQUEST_LOG": "true" if request_log else "false",
+        "VITRINE_OBSERVABILITY__METRICS_DIR": str(tmp / f"metrics-{name}"),  # each server its own sample files
+    }
+
+
+def measure_endpoints(results: dict[tuple[str, int], WrkResult], env: dict[str, str], tmp: Path, duration: int) -> None:
+    """Every endpoint at 32 and 256 connections, on a server of its own with the defaults (request log on)."""
+    port = free_port()
+    with process(
+        serve_cmd(port), env=server_env(env, tmp, "endpoints", True), ready_url=f"http://127.0.0.1:{port}/api/v1/health"
+    ):
+        for label, path, lua in ENDPOINTS:
+            for conns in (32, 256):
+                url = f"http://127.0.0.1:{port}{path}"
+                run_wrk(url, conns, 2, lua=lua)  # warm-up
+                results[(label, conns)] = run_wrk(url, conns, duration, lua=lua)
+
+
+def measure_request_log(
+    env: dict[str, str], tmp: Path, duration: int, rounds: int
+) -> tuple[dict[int, list[tuple[WrkResult, WrkResult]]], dict[str, list[float]]]:
+    """The request log's cost: two fresh servers, logging on and off, measured in alternating rounds.
+
+    Both start from the same state and serve the same requests (a server that has served other traffic first
+    has larger caches and heap, and is slower per request for it). Alternation lets drift in the machine's speed
+    fall on both alike; paired rounds give a ratio each, and the median is kept. Throughput and latency at
+    saturation move by several percent from round to round on a small shared machine; the server's own CPU time
+    per request (all its threads, the log writer's included) is the steadier figure.
+    """
+    log_rounds: dict[int, list[tuple[WrkResult, WrkResult]]] = {32: [], 1: []}
+    cpu_per_request: dict[str, list[float]] = {"on": [], "off": []}
+    ports = {"on": free_port(), "off": free_port()}
+    urls = {name: f"http://127.0.0.1:{port}/api/v1/books" for name, port in ports.items()}
+    with (
+        process(serve_cmd(ports["on"]), env=server_env(env, tmp, "on", True), ready_url=urls["on"]) as on_proc,
+        process(serve_cmd(ports["off"]), env=server_env(env, tmp, "off", False), ready_url=urls["off"]) as off_proc,
+    ):
+        pids = {"on": on_proc.pid, "off": off_proc.pid}
+        for url in urls.values():
+            run_wrk(url, 32, 2)  # warm-up
+        for n in range(rounds):
+            for conns, threads in ((32, 2), (1, 1)):
+                # Alternate which server goes first, so neither always follows the other's load.
+                measured: dict[str, WrkResult] = {}
+                for name in ("on", "off") if n % 2 == 0 else ("off", "on"):
+                    before = cpu_seconds(pids[name])
+                    measured[name] = run_wrk(urls[name], conns, duration, threads=threads)
+                    after = cpu_seconds(pids[name])
+                    if conns == 32 and before is not None and after is not None and measured[name].requests:
+                        cpu_per_request[name].append((after - before) / measured[name].requests * 1e6)
+                log_rounds[conns].append((measured["on"], measured["off"]))
+    return log_rounds, cpu_per_request
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
@@ -102,39 +159,8 @@ def main() -> None:
     results: dict[tuple[str, int], WrkResult] = {}
     if not args.log_only:
         measure_bare(results, args.duration)
-
-    # The request log's cost: two servers, logging on and off, measured in alternating rounds so that drift in the
-    # machine's speed during the run falls on both alike; paired rounds give a ratio each, and the median is kept.
-    log_rounds: dict[int, list[tuple[WrkResult, WrkResult]]] = {32: [], 1: []}
-    on_port, off_port = free_port(), free_port()
-    with (
-        process(
-            serve_cmd(on_port),
-            env={**env, "VITRINE_OBSERVABILITY__REQUEST_LOG": "true"},
-            ready_url=f"http://127.0.0.1:{on_port}/api/v1/health",
-        ),
-        process(
-            serve_cmd(off_port),
-            env={**env, "VITRINE_OBSERVABILITY__REQUEST_LOG": "false"},
-            ready_url=f"http://127.0.0.1:{off_port}/api/v1/health",
-        ),
-    ):
-        on_url = f"http://127.0.0.1:{on_port}/api/v1/books"
-        off_url = f"http://127.0.0.1:{off_port}/api/v1/books"
-        for base in (on_url, off_url):
-            run_wrk(base, 32, 2)  # warm-up
-        if not args.log_only:
-            for label, path, lua in ENDPOINTS:
-                for conns in (32, 256):
-                    url = f"http://127.0.0.1:{on_port}{path}"
-                    run_wrk(url, conns, 2, lua=lua)  # warm-up
-                    results[(label, conns)] = run_wrk(url, conns, args.duration, lua=lua)
-        for n in range(args.log_rounds):
-            for conns, threads in ((32, 2), (1, 1)):
-                # Alternate which server goes first, so neither always follows the other's load.
-                order = (on_url, off_url) if n % 2 == 0 else (off_url, on_url)
-                measured = {url: run_wrk(url, conns, args.duration, threads=threads) for url in order}
-                log_rounds[conns].append((measured[on_url], measured[off_url]))
+        measure_endpoints(results, env, tmp, args.duration)
+    log_rounds, cpu_per_request = measure_request_log(env, tmp, args.duration, args.log_rounds)
 
     print(f"\nbooks={args.books} duration={args.duration}s per row, 1 uvicorn worker, wrk 2 threads\n")
     if not args.log_only:
@@ -160,6 +186,12 @@ def main() -> None:
             f"median p50: off {off_p50:.3f} ms, on {on_p50:.3f} ms; median of paired rounds: "
             f"p50 {p50_ratio - 1:+.1%}, throughput {rps_ratio - 1:+.1%}  -> request log adds {p50_ratio - 1:+.1%} "
             "to the median latency\n"
+        )
+    if cpu_per_request["on"] and cpu_per_request["off"]:
+        on_cpu, off_cpu = statistics.median(cpu_per_request["on"]), statistics.median(cpu_per_request["off"])
+        print(
+            f"server CPU per request at 32 connections (median of rounds): off {off_cpu:.1f} µs, on {on_cpu:.1f} µs "
+            f"-> the request log costs {on_cpu - off_cpu:+.1f} µs ({on_cpu / off_cpu - 1:+.1%}) of CPU per request"
         )
 
 
