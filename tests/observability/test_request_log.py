@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -151,66 +152,55 @@ def _count(url: str) -> int:
         engine.dispose()
 
 
-def test_the_writer_thread_wakes_when_a_batch_is_full(own_database: str) -> None:
-    engine = make_engine(own_database, pool_size=2, max_overflow=2)
-    writer = RequestLogWriter(make_session_factory(engine), batch_size=4, flush_seconds=3600)
+def _probe_row(n: int) -> tuple[Any, ...]:
+    return make_row(1_800_000_000_000_000 + n, "GET", "/x", 200, 1.5, None, ("10.0.0.1", 1), f"id{n}")
+
+
+@contextmanager
+def running_writer(url: str, writer_class: type[RequestLogWriter] = RequestLogWriter, **options: Any) -> Iterator[Any]:
+    """A writer with its own engine on ``url`` and its thread running; stopped (which writes the rest) on exit."""
+    engine = make_engine(url, pool_size=2, max_overflow=2)
+    writer = writer_class(make_session_factory(engine), **options)
     assert writer.background
     writer.start()
     try:
-        for n in range(4):
-            writer.append(_probe_row(n))
-        # Woken by the full batch, not by the (one hour) timer.
-        assert writer.flushed.wait(10)
-        assert _count(own_database) == 4
+        yield writer
     finally:
         writer.stop()
         engine.dispose()
 
 
-def _probe_row(n: int) -> tuple[Any, ...]:
-    return make_row(1_800_000_000_000_000 + n, "GET", "/x", 200, 1.5, None, ("10.0.0.1", 1), f"id{n}")
-
-
-def test_a_full_batch_wake_writes_whole_batches_and_keeps_the_rest_queued(own_database: str) -> None:
-    engine = make_engine(own_database, pool_size=2, max_overflow=2)
-    writer = RequestLogWriter(make_session_factory(engine), batch_size=4, flush_seconds=3600)
-    writer.start()
-    try:
+def test_a_full_batch_wakes_the_thread_which_writes_whole_batches_only(own_database: str) -> None:
+    with running_writer(own_database, batch_size=4, flush_seconds=3600) as writer:
         for n in range(6):
             writer.append(_probe_row(n))
+        # Woken by the full batch, not by the (one hour) timer; one whole batch went, and the two rows left over
+        # wait for the next batch or the timer rather than going as a batch of their own.
         assert writer.flushed.wait(10)
-        # One whole batch went; the two left over wait for the next batch or the timer, not a batch of their own.
         assert _count(own_database) == 4
         assert writer.pending == 2
-    finally:
-        writer.stop()  # shutdown writes the rest
-        engine.dispose()
+    # Shutdown wrote the rest.
     assert _count(own_database) == 6
     assert writer.pending == 0
 
 
+class _FailsOnce(RequestLogWriter):
+    calls = 0
+
+    def flush(self, limit: int | None = None) -> int:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("unexpected")
+        return super().flush(limit)
+
+
 def test_the_writer_thread_survives_an_unexpected_error(own_database: str) -> None:
-    class FailsOnce(RequestLogWriter):
-        calls = 0
-
-        def flush(self, limit: int | None = None) -> int:
-            self.calls += 1
-            if self.calls == 1:
-                raise RuntimeError("unexpected")
-            return super().flush(limit)
-
-    engine = make_engine(own_database, pool_size=2, max_overflow=2)
-    writer = FailsOnce(make_session_factory(engine), batch_size=2, flush_seconds=0.05)
-    writer.start()
-    try:
+    with running_writer(own_database, _FailsOnce, batch_size=2, flush_seconds=0.05) as writer:
         for n in range(2):
             writer.append(_probe_row(n))
         assert writer.flushed.wait(10)  # the first flush raised; the thread went on and wrote on a later wake
         assert writer.calls >= 2
         assert _count(own_database) == 2
-    finally:
-        writer.stop()
-        engine.dispose()
 
 
 def test_shutdown_writes_what_is_queued(settings: Settings, own_database: str) -> None:
