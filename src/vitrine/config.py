@@ -40,6 +40,8 @@ class AuthSettings(BaseModel):
     login_window_seconds: int = 300
     login_lockout_seconds: int = 300
     login_ip_max_failures: int = 20
+    signup_max_per_address: int = Field(default=10, ge=1)  # self-registrations per client address per window
+    signup_window_seconds: int = Field(default=3600, ge=1)
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4

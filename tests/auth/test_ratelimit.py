@@ -180,3 +180,29 @@ def test_login_lockout_through_redis(
     assert api.login("shared", PASSWORD).status_code == 200
     guard.close()
     other.close()
+
+
+def test_self_registrations_are_capped_per_client_address(
+    app: FastAPI, api: Api, admin: User, settings: Settings, clock: FakeClock, session: Session
+) -> None:
+    capped = settings.model_copy(update={"auth": settings.auth.model_copy(update={"signup_max_per_address": 3})})
+    app.state.login_guard = LoginGuard.from_settings(capped, clock=clock)
+    admin_headers = api.headers("root")  # signed in before the cap is used up
+    flood = TestClient(app, client=("203.0.113.9", 4000))
+
+    def signup(client: TestClient, name: str, headers: dict[str, str] | None = None) -> Any:
+        body = {"username": name, "email": f"{name}@example.com", "password": PASSWORD}
+        return client.post("/api/v1/users", json=body, headers=headers or {})
+
+    assert [signup(flood, f"bot{n}").status_code for n in range(3)] == [201] * 3
+    refused = signup(flood, "bot3")
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "RateLimited"
+    assert int(refused.headers["retry-after"]) == settings.auth.signup_window_seconds
+    assert session.scalar(select(User).where(User.username == "bot3")) is None
+    # Another address may register; an administrator creating accounts is not capped.
+    assert signup(TestClient(app, client=("198.51.100.3", 4000)), "human").status_code == 201
+    assert signup(flood, "staff", headers=admin_headers).status_code == 201
+    # After the window the address may register again.
+    clock.advance(settings.auth.signup_window_seconds + 1)
+    assert signup(flood, "bot4").status_code == 201

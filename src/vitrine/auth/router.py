@@ -184,7 +184,7 @@ def logout(
     "",
     response_model=UserRead,
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(401, 403, 409, 422),
+    responses=error_responses(401, 403, 409, 422, 429),
     summary="Sign up (always as a plain user)",
 )
 def signup(
@@ -192,10 +192,11 @@ def signup(
     session: SessionDep,
     settings: SettingsDep,
     passwords: PasswordsDep,
+    guard: GuardDep,
     caller: OptionalUser,
     body: UserCreate,
 ) -> UserRead:
-    user = service.signup(session, settings, passwords, body, caller=caller, meta=request_meta(request))
+    user = service.signup(session, settings, passwords, body, caller=caller, guard=guard, meta=request_meta(request))
     return UserRead.model_validate(user)
 
 

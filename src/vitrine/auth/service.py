@@ -23,9 +23,10 @@ from vitrine.auth.schemas import (
 )
 from vitrine.auth.sessions import AuthRejected, check_not_locked
 from vitrine.config import Settings
-from vitrine.errors import Conflict, Forbidden, NotFound, Unprocessable
+from vitrine.errors import Conflict, Forbidden, NotFound, RateLimited, Unprocessable
 from vitrine.kit.clock import utcnow
 from vitrine.kit.pagination import PageParams
+from vitrine.kit.ratelimit import retry_after_header
 from vitrine.models.user import Role, User, normalize_username
 
 logger = logging.getLogger(__name__)
@@ -89,12 +90,23 @@ def signup(
     data: UserCreate,
     *,
     caller: User | None,
+    guard: LoginGuard,
     meta: RequestMeta,
 ) -> User:
-    """Self-registration always makes a plain user. With sign-up closed, only an admin may create accounts here."""
+    """Self-registration always makes a plain user. With sign-up closed, only an admin may create accounts here.
+
+    Anyone else may register ``signup_max_per_address`` times per window from one client address (429 beyond).
+    """
     caller_is_admin = caller is not None and caller.is_admin
     if not settings.auth.open_signup and not caller_is_admin:
         raise Forbidden("Self-registration is disabled; ask an administrator for an account")
+    if not caller_is_admin:
+        wait = guard.signup_attempt(meta["client_ip"])
+        if wait > 0:
+            seconds = retry_after_header(wait)
+            raise RateLimited(
+                f"Too many sign-ups from this address; try again in {seconds} seconds", headers={"Retry-After": seconds}
+            )
     return create_user(
         session,
         settings,
