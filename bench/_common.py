@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +40,31 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def cpu_split() -> tuple[set[int], set[int]] | None:
+    """One core for the server under test and the others for the load generator; None on a one-core machine.
+
+    Pinned, the server's threads share one core and nothing else runs there: whatever a background thread of the
+    server costs comes out of the event loop's own time (the honest worst case), and the figures stop moving with
+    where the scheduler happens to put wrk's threads (unpinned, the same server varied by up to a third from one
+    round to the next on a two-core machine).
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return None
+    return {available[-1]}, set(available[:-1])
+
+
+def _pinned(cpus: set[int] | None) -> Callable[[], None] | None:
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)  # in the child, before exec: every thread it starts inherits it
+
+
 @contextmanager
 def process(
-    cmd: list[str], env: dict[str, str] | None = None, ready_url: str | None = None
+    cmd: list[str], env: dict[str, str] | None = None, ready_url: str | None = None, cpus: set[int] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
         cmd,
@@ -51,6 +73,7 @@ def process(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group: server workers die with it
+        preexec_fn=_pinned(cpus),  # safe here: the benchmark scripts start no threads of their own
     )
     try:
         if ready_url:
@@ -119,7 +142,9 @@ def require_wrk() -> str:
     return wrk
 
 
-def run_wrk(url: str, connections: int, duration: int, threads: int = 2, lua: str | None = None) -> WrkResult:
+def run_wrk(
+    url: str, connections: int, duration: int, threads: int = 2, lua: str | None = None, cpus: set[int] | None = None
+) -> WrkResult:
     cmd = [require_wrk(), f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
     script_path = None
     if lua:
@@ -128,7 +153,7 @@ def run_wrk(url: str, connections: int, duration: int, threads: int = 2, lua: st
         os.close(fd)
         cmd += ["-s", script_path]
     try:
-        out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True, preexec_fn=_pinned(cpus)).stdout
     finally:
         if script_path:
             os.unlink(script_path)

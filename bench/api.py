@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import HEADER, PYTHON, WrkResult, cpu_seconds, free_port, process, require_wrk, run_wrk
+from _common import HEADER, PYTHON, WrkResult, cpu_seconds, cpu_split, free_port, process, require_wrk, run_wrk
 
 ID_SCRIPT = """
 counter = 0
@@ -28,6 +28,9 @@ request = function()
   return wrk.format("GET", "/api/v1/books/" .. ((counter % 1000) + 1))
 end
 """
+
+# Every server under test on one core, wrk on the others (see cpu_split); unpinned on a one-core machine.
+SERVER_CPUS, WRK_CPUS = cpu_split() or (None, None)
 
 ENDPOINTS = [
     ("GET /api/v1/books", "/api/v1/books", None),
@@ -74,10 +77,11 @@ def measure_bare(results: dict[tuple[str, int], WrkResult], duration: int) -> No
     port = free_port()
     cmd = [PYTHON, "-m", "uvicorn", "baseline_app:app", "--app-dir", str(Path(__file__).parent), "--port", str(port)]
     cmd += ["--workers", "1", "--log-level", "warning", "--no-access-log"]
-    with process(cmd, ready_url=f"http://127.0.0.1:{port}/books"):
+    url = f"http://127.0.0.1:{port}/books"
+    with process(cmd, ready_url=url, cpus=SERVER_CPUS):
         for conns in (32, 256):
-            run_wrk(f"http://127.0.0.1:{port}/books", conns, 2)  # warm-up
-            results[("bare", conns)] = run_wrk(f"http://127.0.0.1:{port}/books", conns, duration)
+            run_wrk(url, conns, 2, cpus=WRK_CPUS)  # warm-up
+            results[("bare", conns)] = run_wrk(url, conns, duration, cpus=WRK_CPUS)
 
 
 def server_env(env: dict[str, str], tmp: Path, name: str, request_log: bool) -> dict[str, str]:
@@ -91,14 +95,13 @@ def server_env(env: dict[str, str], tmp: Path, name: str, request_log: bool) -> 
 def measure_endpoints(results: dict[tuple[str, int], WrkResult], env: dict[str, str], tmp: Path, duration: int) -> None:
     """Every endpoint at 32 and 256 connections, on a server of its own with the defaults (request log on)."""
     port = free_port()
-    with process(
-        serve_cmd(port), env=server_env(env, tmp, "endpoints", True), ready_url=f"http://127.0.0.1:{port}/api/v1/health"
-    ):
+    env = server_env(env, tmp, "endpoints", True)
+    with process(serve_cmd(port), env=env, ready_url=f"http://127.0.0.1:{port}/api/v1/health", cpus=SERVER_CPUS):
         for label, path, lua in ENDPOINTS:
             for conns in (32, 256):
                 url = f"http://127.0.0.1:{port}{path}"
-                run_wrk(url, conns, 2, lua=lua)  # warm-up
-                results[(label, conns)] = run_wrk(url, conns, duration, lua=lua)
+                run_wrk(url, conns, 2, lua=lua, cpus=WRK_CPUS)  # warm-up
+                results[(label, conns)] = run_wrk(url, conns, duration, lua=lua, cpus=WRK_CPUS)
 
 
 def measure_request_log(
@@ -117,20 +120,20 @@ def measure_request_log(
     ports = {"on": free_port(), "off": free_port()}
     urls = {name: f"http://127.0.0.1:{port}/api/v1/books" for name, port in ports.items()}
     with (
-        process(serve_cmd(ports["on"]), env=server_env(env, tmp, "on", True), ready_url=urls["on"]) as on_proc,
-        process(serve_cmd(ports["off"]), env=server_env(env, tmp, "off", False), ready_url=urls["off"]) as off_proc,
+        process(serve_cmd(ports["on"]), server_env(env, tmp, "on", True), urls["on"], SERVER_CPUS) as on_proc,
+        process(serve_cmd(ports["off"]), server_env(env, tmp, "off", False), urls["off"], SERVER_CPUS) as off_proc,
     ):
         pids = {"on": on_proc.pid, "off": off_proc.pid}
         for url in urls.values():
             # Warm-up as long as a round: the first thousands of log rows also grow the database and WAL files.
-            run_wrk(url, 32, duration)
+            run_wrk(url, 32, duration, cpus=WRK_CPUS)
         for n in range(rounds):
             for conns, threads in ((32, 2), (1, 1)):
                 # Alternate which server goes first, so neither always follows the other's load.
                 measured: dict[str, WrkResult] = {}
                 for name in ("on", "off") if n % 2 == 0 else ("off", "on"):
                     before = cpu_seconds(pids[name])
-                    measured[name] = run_wrk(urls[name], conns, duration, threads=threads)
+                    measured[name] = run_wrk(urls[name], conns, duration, threads=threads, cpus=WRK_CPUS)
                     after = cpu_seconds(pids[name])
                     if conns == 32 and before is not None and after is not None and measured[name].requests:
                         cpu_per_request[name].append((after - before) / measured[name].requests * 1e6)
@@ -163,7 +166,8 @@ def main() -> None:
         measure_endpoints(results, env, tmp, args.duration)
     log_rounds, cpu_per_request = measure_request_log(env, tmp, args.duration, args.log_rounds)
 
-    print(f"\nbooks={args.books} duration={args.duration}s per row, 1 uvicorn worker, wrk 2 threads\n")
+    placement = f"server on CPU {SERVER_CPUS}, wrk on CPUs {WRK_CPUS}" if SERVER_CPUS else "unpinned (one CPU)"
+    print(f"\nbooks={args.books} duration={args.duration}s per row, 1 uvicorn worker, wrk 2 threads, {placement}\n")
     if not args.log_only:
         for conns in (32, 256):
             print(f"-- {conns} connections")
