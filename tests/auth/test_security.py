@@ -21,7 +21,7 @@ from vitrine.db import SessionFactory
 from vitrine.main import create_app
 from vitrine.models.audit_event import AuditEvent
 from vitrine.models.refresh_token import RefreshToken
-from vitrine.models.user import User
+from vitrine.models.user import Role, User
 
 
 @pytest.mark.parametrize("env", [Environment.production, Environment.test])
@@ -171,6 +171,35 @@ def test_env_admin_never_promotes_an_existing_account(
     session.refresh(squatter)
     assert squatter.role == "user"
     assert session.scalars(select(User).where(User.role == "admin")).all() == []
+
+
+def test_env_admin_start_survives_another_process_creating_it_first(
+    env_admin_app: Callable[..., FastAPI],
+    make_user: Callable[..., User],
+    session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`serve --workers N` on a new database: every process checks, finds no admin, and inserts; one wins."""
+    from vitrine.auth import repository
+
+    winner = make_user("Boss", role=Role.admin)  # what the other process committed after this one's checks
+
+    def first_look_before_that_commit(real: Callable[..., bool]) -> Callable[..., bool]:
+        looks = 0
+
+        def look(*args: Any) -> bool:
+            nonlocal looks
+            looks += 1
+            return False if looks == 1 else real(*args)
+
+        return look
+
+    for name in ("any_admin", "username_taken"):
+        monkeypatch.setattr(repository, name, first_look_before_that_commit(getattr(repository, name)))
+    with TestClient(env_admin_app()) as client:  # starts: no unique-constraint error escapes
+        assert client.get("/api/v1/health").status_code == 200
+    session.expire_all()
+    assert [(u.id, u.role) for u in session.scalars(select(User))] == [(winner.id, "admin")]
 
 
 def test_weak_env_admin_password_stops_the_start(env_admin_app: Callable[..., FastAPI]) -> None:

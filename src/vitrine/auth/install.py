@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
 
 from vitrine.auth.guard import LoginGuard
 from vitrine.auth.passwords import passwords_for
 from vitrine.auth.service import ensure_first_admin
 from vitrine.config import Settings
 from vitrine.db import session_scope
-from vitrine.errors import AppError
+from vitrine.errors import AppError, Conflict
+
+
+def _ensure_first_admin(app: FastAPI, settings: Settings) -> None:
+    with session_scope(app.state.session_factory) as session:
+        ensure_first_admin(session, settings, app.state.passwords)
 
 
 def _create_first_admin(app: FastAPI) -> None:
@@ -17,8 +23,12 @@ def _create_first_admin(app: FastAPI) -> None:
     if not settings.admin_username or settings.admin_password is None:
         return
     try:
-        with session_scope(app.state.session_factory) as session:
-            ensure_first_admin(session, settings, app.state.passwords)
+        try:
+            _ensure_first_admin(app, settings)
+        except (IntegrityError, Conflict):
+            # `vitrine serve --workers N` starts N processes at once on a new database: another one created the
+            # account between this one's check and its insert. A second look sees that account and leaves it.
+            _ensure_first_admin(app, settings)
     except AppError as exc:  # e.g. a password the policy refuses: stop with a readable reason, not a traceback
         reasons = exc.detail if isinstance(exc.detail, list) else [exc.detail]
         text = "; ".join(str(r.get("msg", r)) if isinstance(r, dict) else str(r) for r in reasons)
